@@ -1,0 +1,5 @@
+// Package testenv decides, for tests, whether the real parts they need
+// (root, dockerd, moto_server, git, sshd) are present. Without them a test
+// skips with a message, unless SWARMSYNC_REQUIRE_LAB=1 (set in CI), where
+// it fails instead. Test-only; never imported by product code.
+package testenv

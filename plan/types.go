@@ -1,0 +1,111 @@
+package plan
+
+import (
+	"time"
+
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// FormatVersion is the version of the plan and observation JSON formats.
+// Readers ignore unknown fields; a change that breaks readers bumps it.
+const FormatVersion = 1
+
+// Observed is one snapshot of the world for one cluster: owned instances and
+// Swarm nodes, taken once per pass. It is saved by `swarmsync observe` and
+// fed back by `plan --observed`.
+type Observed struct {
+	FormatVersion int    `json:"format_version"`
+	Cluster       string `json:"cluster"`
+	// TakenAt is when the snapshot was taken. It must not drive the
+	// fingerprint; the planner uses it as "now".
+	TakenAt   time.Time            `json:"taken_at"`
+	Instances []providers.Instance `json:"instances"`
+	Swarm     providers.SwarmState `json:"swarm"`
+	// Unowned counts instances seen without the cluster tag (never touched).
+	Unowned []providers.Instance `json:"unowned,omitempty"`
+}
+
+// Action is what a step does. The values are what users see.
+type Action string
+
+// Actions, in the vocabulary of the plan contract.
+const (
+	ActionLaunch          Action = "launch"
+	ActionAwaitJoin       Action = "await-join"
+	ActionLabel           Action = "label" // spec labels and availability
+	ActionDrain           Action = "drain"
+	ActionAwaitDrained    Action = "await-drained"
+	ActionDemote          Action = "demote"
+	ActionPromote         Action = "promote"
+	ActionRemoveNode      Action = "remove-node"
+	ActionTerminate       Action = "terminate"
+	ActionRotateJoinToken Action = "rotate-join-token"
+)
+
+// Source says where the desired spec came from.
+type Source struct {
+	Repo       string `json:"repo"` // credentials stripped
+	Ref        string `json:"ref,omitempty"`
+	Commit     string `json:"commit"`
+	Path       string `json:"path,omitempty"`
+	SpecDigest string `json:"spec_digest"`
+}
+
+// ObservationSummary identifies the observation a plan was computed from.
+type ObservationSummary struct {
+	Fingerprint string    `json:"fingerprint"`
+	Instances   int       `json:"instances"`
+	Nodes       int       `json:"nodes"`
+	Managers    int       `json:"managers"`
+	Leader      string    `json:"leader,omitempty"`
+	TakenAt     time.Time `json:"taken_at"`
+}
+
+// Plan is the ordered set of steps that brings the observed cluster to the
+// desired spec. It is pure data: apply executes it, views render it.
+type Plan struct {
+	FormatVersion int                `json:"format_version"`
+	Cluster       string             `json:"cluster"`
+	Source        Source             `json:"source"`
+	Desired       schema.Cluster     `json:"desired"`
+	Observation   ObservationSummary `json:"observation"`
+	// Summary counts steps per action.
+	Summary map[Action]int `json:"summary"`
+	Steps   []Step         `json:"steps"`
+	// Notes explain what the plan will not do and why (e.g. lost quorum
+	// and the manual recovery it needs).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Step is one operation. Ordering comes from DependsOn, not slice position.
+type Step struct {
+	// ID is stable for the same inputs ("launch-managers-1", ...).
+	ID     string `json:"id"`
+	Action Action `json:"action"`
+	Group  string `json:"group"`
+	// Instance and Node name the target when it exists already.
+	Instance string `json:"instance,omitempty"`
+	Node     string `json:"node,omitempty"`
+	// LaunchStep names the launch step whose instances this step targets
+	// (await-join, label of nodes not yet born).
+	LaunchStep string   `json:"launch_step,omitempty"`
+	Reason     string   `json:"reason"`
+	DependsOn  []string `json:"depends_on,omitempty"`
+
+	// Launch parameters (ActionLaunch).
+	Count  int            `json:"count,omitempty"`
+	Role   providers.Role `json:"role,omitempty"`
+	Config string         `json:"config,omitempty"` // swarmsync:config digest
+	// Init marks the launch of the first manager of an empty cluster: its
+	// user data initialises the Swarm instead of joining it.
+	Init bool `json:"init,omitempty"`
+
+	// Label parameters (ActionLabel): the wanted spec labels and availability.
+	Labels       map[string]string      `json:"labels,omitempty"`
+	Availability providers.Availability `json:"availability,omitempty"`
+
+	// Rotate parameters (ActionRotateJoinToken).
+	RotateWorker  bool `json:"rotate_worker,omitempty"`
+	RotateManager bool `json:"rotate_manager,omitempty"`
+}

@@ -1,0 +1,202 @@
+package providers
+
+import (
+	"context"
+	"time"
+)
+
+// Tag keys written at launch (TagSpecifications, never later).
+const (
+	TagCluster = "swarmsync:cluster"
+	TagGroup   = "swarmsync:group"
+	TagConfig  = "swarmsync:config"
+	TagName    = "Name"
+)
+
+// Label keys.
+const (
+	// EngineLabelInstance is the engine label (dockerd --label) that links a
+	// node to its instance. It is set by user data.
+	EngineLabelInstance = "swarmsync.instance"
+	// NodeLabelGroup is the node spec label written after join.
+	NodeLabelGroup = "swarmsync.group"
+)
+
+// InstanceState is the cloud's lifecycle state of an instance.
+type InstanceState string
+
+// Instance states (EC2 names; the local provider uses the same).
+const (
+	StatePending      InstanceState = "pending"
+	StateRunning      InstanceState = "running"
+	StateShuttingDown InstanceState = "shutting-down"
+	StateTerminated   InstanceState = "terminated"
+	StateStopping     InstanceState = "stopping"
+	StateStopped      InstanceState = "stopped"
+)
+
+// Live reports whether the instance counts as existing (not going away).
+func (s InstanceState) Live() bool {
+	return s == StatePending || s == StateRunning || s == StateStopping || s == StateStopped
+}
+
+// Instance is one machine as the cloud reports it.
+type Instance struct {
+	ID         string            `json:"id"`
+	Cluster    string            `json:"cluster"`
+	Group      string            `json:"group"`  // "managers" or "workers/<name>"
+	Config     string            `json:"config"` // swarmsync:config tag
+	State      InstanceState     `json:"state"`
+	PrivateIP  string            `json:"private_ip,omitempty"`
+	Zone       string            `json:"zone,omitempty"`
+	LaunchedAt time.Time         `json:"launched_at"`
+	Tags       map[string]string `json:"tags,omitempty"`
+}
+
+// LaunchRequest asks the cloud for Count machines of one group.
+// UserData is secret (it carries a join token): implementations must never
+// log it, return it in errors, or store it anywhere readable by others.
+type LaunchRequest struct {
+	Cluster         string
+	Group           string
+	Count           int
+	Image           string
+	InstanceType    string
+	Subnets         []string // spread the machines across these
+	SecurityGroups  []string
+	InstanceProfile string
+	KeyName         string
+	// Tags are applied at launch, and include TagCluster/TagGroup/TagConfig/TagName.
+	Tags     map[string]string
+	UserData []byte
+	// IdempotencyToken is deterministic per plan step: launching twice with
+	// the same token and request returns the same instances.
+	IdempotencyToken string
+}
+
+// Cloud is what plan/apply need from an infrastructure provider.
+type Cloud interface {
+	// Instances lists the live and recently terminated instances that carry
+	// TagCluster=cluster. Untagged instances are never returned.
+	Instances(ctx context.Context, cluster string) ([]Instance, error)
+	// Launch starts machines and returns them (possibly still pending).
+	Launch(ctx context.Context, req LaunchRequest) ([]Instance, error)
+	// Terminate ends the given instances; it refuses ids that do not carry
+	// TagCluster=cluster.
+	Terminate(ctx context.Context, cluster string, ids []string) error
+}
+
+// Role of a Swarm node.
+type Role string
+
+// Roles.
+const (
+	RoleManager Role = "manager"
+	RoleWorker  Role = "worker"
+)
+
+// Availability of a Swarm node.
+type Availability string
+
+// Availabilities.
+const (
+	AvailabilityActive Availability = "active"
+	AvailabilityPause  Availability = "pause"
+	AvailabilityDrain  Availability = "drain"
+)
+
+// NodeState is the Swarm's view of a node's health.
+type NodeState string
+
+// Node states (Swarm names).
+const (
+	NodeReady        NodeState = "ready"
+	NodeDown         NodeState = "down"
+	NodeUnknown      NodeState = "unknown"
+	NodeDisconnected NodeState = "disconnected"
+)
+
+// Reachability of a manager in the raft membership.
+type Reachability string
+
+// Reachabilities.
+const (
+	Reachable    Reachability = "reachable"
+	Unreachable  Reachability = "unreachable"
+	ReachUnknown Reachability = "unknown"
+)
+
+// Node is one Swarm node as the Swarm reports it.
+type Node struct {
+	ID           string       `json:"id"`
+	Hostname     string       `json:"hostname"`
+	Role         Role         `json:"role"`
+	Availability Availability `json:"availability"`
+	State        NodeState    `json:"state"`
+	Addr         string       `json:"addr,omitempty"` // Status.Addr
+	// Manager fields are set only while the node is a manager.
+	ManagerAddr  string            `json:"manager_addr,omitempty"`
+	Reachability Reachability      `json:"reachability,omitempty"`
+	Leader       bool              `json:"leader,omitempty"`
+	EngineLabels map[string]string `json:"engine_labels,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Version      uint64            `json:"version"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// InstanceID returns the engine label that links the node to its instance.
+func (n Node) InstanceID() string { return n.EngineLabels[EngineLabelInstance] }
+
+// SwarmState is the endpoint's view of the Swarm in one observation.
+type SwarmState struct {
+	// Active is false when the endpoint's engine is not part of a swarm.
+	Active bool `json:"active"`
+	// SelfID is the node ID of the endpoint's own engine.
+	SelfID string `json:"self_id,omitempty"`
+	// SelfIsLeader reports whether the endpoint's node is the raft leader.
+	SelfIsLeader bool `json:"self_is_leader"`
+	// LeaderAddr is the leader's manager address, when known.
+	LeaderAddr string `json:"leader_addr,omitempty"`
+	Nodes      []Node `json:"nodes"`
+}
+
+// JoinTokens are secret. Never log, print, or put them in an error.
+type JoinTokens struct {
+	Worker  string
+	Manager string
+}
+
+// String keeps tokens out of accidental %v formatting.
+func (JoinTokens) String() string { return "JoinTokens{redacted}" }
+
+// NodeChange is a partial update; nil fields are left as they are.
+type NodeChange struct {
+	Availability *Availability
+	Role         *Role
+	// Labels, when non-nil, are merged into the node's spec labels
+	// (a value of "" removes the key).
+	Labels map[string]string
+}
+
+// Swarm is what plan/apply need from the Swarm, through one endpoint.
+type Swarm interface {
+	// Observe returns the endpoint's view: every node and leadership, at a
+	// constant number of API calls.
+	Observe(ctx context.Context) (SwarmState, error)
+	// IsLeader reports whether the endpoint's node is the leader now. Any
+	// error means "not leader" to callers.
+	IsLeader(ctx context.Context) (bool, error)
+	JoinTokens(ctx context.Context) (JoinTokens, error)
+	RotateJoinTokens(ctx context.Context, worker, manager bool) error
+	// UpdateNode applies change, retrying "update out of sequence".
+	UpdateNode(ctx context.Context, nodeID string, change NodeChange) error
+	// Demote demotes a manager and waits until it is a worker.
+	Demote(ctx context.Context, nodeID string) error
+	// Promote promotes a worker and waits until it is a reachable manager.
+	Promote(ctx context.Context, nodeID string) error
+	// WaitDrained waits until no task on the node is desired running or
+	// still running. The caller bounds it with ctx.
+	WaitDrained(ctx context.Context, nodeID string) error
+	// RemoveNode removes a node from the swarm (force for a Ready node).
+	RemoveNode(ctx context.Context, nodeID string, force bool) error
+}
