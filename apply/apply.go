@@ -1,0 +1,459 @@
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
+)
+
+// Default waits, used when the plan's update policy leaves them zero.
+const (
+	DefaultJoinTimeout  = 10 * time.Minute
+	DefaultDrainTimeout = 5 * time.Minute
+	DefaultPollInterval = time.Second
+)
+
+// SwarmDialer opens a Swarm endpoint on a launched manager's engine. apply
+// uses it once, after the launch that initialises a new Swarm, to make the
+// new first manager its endpoint.
+type SwarmDialer interface {
+	Dial(ctx context.Context, inst providers.Instance) (providers.Swarm, error)
+}
+
+// Hook receives progress. Calls are serialised; implementations must not
+// block for long.
+type Hook interface {
+	StepStarted(s plan.Step, at time.Time)
+	StepFinished(s plan.Step, r StepResult)
+}
+
+// Deps are what Run acts through.
+type Deps struct {
+	Cloud providers.Cloud
+	// Swarm is the endpoint. It may be nil, or report an inactive engine,
+	// only when the plan starts with the launch that initialises the Swarm.
+	Swarm  providers.Swarm
+	Dialer SwarmDialer
+	Clock  Clock
+	Hook   Hook
+	Logger *slog.Logger
+	// PollInterval is how often waits re-observe (default 1s).
+	PollInterval time.Duration
+}
+
+// Status is how a step ended.
+type Status string
+
+// Step statuses.
+const (
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+	StatusSkipped Status = "skipped" // depends on a failed step (failureAction continue)
+	StatusNotRun  Status = "not-run" // left when the apply stopped
+)
+
+// StepResult is the outcome of one step. Error never carries a secret.
+type StepResult struct {
+	ID      string        `json:"id"`
+	Action  plan.Action   `json:"action"`
+	Status  Status        `json:"status"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Error   string        `json:"error,omitempty"`
+	// Instances are the instances a launch step started.
+	Instances []string `json:"instances,omitempty"`
+}
+
+// Result lists what happened to every step, in plan order.
+type Result struct {
+	Steps []StepResult `json:"steps"`
+}
+
+// IDs returns the ids of the steps with status st.
+func (r *Result) IDs(st Status) []string {
+	var out []string
+	for _, s := range r.Steps {
+		if s.Status == st {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// NotLeaderError stops an apply whose endpoint is not the Swarm leader.
+type NotLeaderError struct {
+	// LeaderAddr is the leader's manager address, when known.
+	LeaderAddr string
+	// Cause is why leadership could not be confirmed, if the check failed.
+	Cause error
+}
+
+func (e *NotLeaderError) Error() string {
+	msg := "refusing to apply: the Docker endpoint's node is not the Swarm leader"
+	if e.Cause != nil {
+		msg = "refusing to apply: could not confirm that the Docker endpoint's node is the Swarm leader (" + e.Cause.Error() + ")"
+	}
+	if e.LeaderAddr != "" {
+		return msg + "; the leader is at " + e.LeaderAddr + ": run apply there, or point DOCKER_HOST at it"
+	}
+	return msg + "; run apply on the leader, or point DOCKER_HOST at it"
+}
+
+func (e *NotLeaderError) Unwrap() error { return e.Cause }
+
+// StepError reports the step that stopped or failed an apply.
+type StepError struct {
+	Step   string
+	Action plan.Action
+	Err    error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %s (%s) failed: %v", e.Step, e.Action, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// IdempotencyToken is the launch token for a step of a plan computed from the
+// observation with this fingerprint: the same plan re-run after a crash
+// launches nothing twice. It is at most 64 ASCII characters.
+func IdempotencyToken(fingerprint, stepID string) string {
+	sum := sha256.Sum256([]byte(fingerprint + "\x00" + stepID))
+	return "swarmsync-" + hex.EncodeToString(sum[:])[:48]
+}
+
+// Run executes p. It returns the outcome of every step and, when any step
+// failed or the apply stopped, an error (a *NotLeaderError when leadership
+// was lost or never held).
+func Run(ctx context.Context, p *plan.Plan, deps Deps) (*Result, error) {
+	if p == nil {
+		return nil, errors.New("failed to apply: no plan")
+	}
+	if deps.Cloud == nil {
+		return nil, errors.New("failed to apply: no cloud provider")
+	}
+	if deps.Clock == nil {
+		deps.Clock = SystemClock{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.PollInterval <= 0 {
+		deps.PollInterval = DefaultPollInterval
+	}
+	order, err := checkGraph(p.Steps)
+	if err != nil {
+		return nil, err
+	}
+	e := &executor{
+		plan:     p,
+		deps:     deps,
+		swarm:    deps.Swarm,
+		launched: map[string][]providers.Instance{},
+		secrets:  map[string]bool{},
+	}
+	return e.run(ctx, order)
+}
+
+// checkGraph verifies ids are unique, dependencies exist and there is no
+// cycle; it returns the steps' indexes in plan order.
+func checkGraph(steps []plan.Step) ([]int, error) {
+	idx := map[string]int{}
+	for i, s := range steps {
+		if s.ID == "" {
+			return nil, fmt.Errorf("failed to apply: step %d has no id", i)
+		}
+		if _, dup := idx[s.ID]; dup {
+			return nil, fmt.Errorf("failed to apply: step id %q appears twice", s.ID)
+		}
+		idx[s.ID] = i
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(steps))
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch color[i] {
+		case grey:
+			return fmt.Errorf("failed to apply: steps depend on each other in a cycle through %q", steps[i].ID)
+		case black:
+			return nil
+		}
+		color[i] = grey
+		for _, d := range steps[i].DependsOn {
+			j, ok := idx[d]
+			if !ok {
+				return fmt.Errorf("failed to apply: step %q depends on unknown step %q", steps[i].ID, d)
+			}
+			if err := visit(j); err != nil {
+				return err
+			}
+		}
+		color[i] = black
+		return nil
+	}
+	order := make([]int, len(steps))
+	for i := range steps {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+		order[i] = i
+	}
+	return order, nil
+}
+
+type executor struct {
+	plan *plan.Plan
+	deps Deps
+
+	mu       sync.Mutex
+	swarm    providers.Swarm
+	launched map[string][]providers.Instance // launch step id -> instances
+	secrets  map[string]bool
+
+	hookMu sync.Mutex
+}
+
+type outcome struct {
+	idx       int
+	err       error
+	elapsed   time.Duration
+	instances []string
+}
+
+func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
+	steps := e.plan.Steps
+	res := &Result{Steps: make([]StepResult, len(steps))}
+	status := make([]Status, len(steps)) // "" = pending, "running"
+	for i, s := range steps {
+		res.Steps[i] = StepResult{ID: s.ID, Action: s.Action}
+	}
+	idx := map[string]int{}
+	for i, s := range steps {
+		idx[s.ID] = i
+	}
+	par := e.plan.Desired.Update.Parallelism
+	if par < 1 {
+		par = 1
+	}
+	continueOnFailure := e.plan.Desired.Update.FailureAction == "continue"
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan outcome)
+	running := 0
+	stopping := false
+	var firstErr error
+
+	ready := func(i int) bool {
+		for _, d := range steps[i].DependsOn {
+			if status[idx[d]] != StatusDone {
+				return false
+			}
+		}
+		return true
+	}
+	// skipDependents marks every pending step that (transitively) depends on
+	// a failed or skipped step as skipped.
+	skipDependents := func() {
+		for changed := true; changed; {
+			changed = false
+			for _, i := range order {
+				if status[i] != "" {
+					continue
+				}
+				for _, d := range steps[i].DependsOn {
+					if st := status[idx[d]]; st == StatusFailed || st == StatusSkipped {
+						status[i] = StatusSkipped
+						res.Steps[i].Status = StatusSkipped
+						res.Steps[i].Error = "skipped: depends on " + d + ", which did not complete"
+						e.finished(steps[i], res.Steps[i])
+						changed = true
+						break
+					}
+				}
+			}
+		}
+	}
+
+	for {
+		if ctx.Err() != nil && !stopping {
+			stopping = true
+			if firstErr == nil {
+				firstErr = fmt.Errorf("apply interrupted: %w", ctx.Err())
+			}
+		}
+		if !stopping {
+			for _, i := range order {
+				if running >= par {
+					break
+				}
+				if status[i] != "" || !ready(i) {
+					continue
+				}
+				status[i] = "running"
+				running++
+				e.started(steps[i])
+				go func(i int) {
+					start := e.deps.Clock.Now()
+					insts, err := e.step(runCtx, steps[i])
+					done <- outcome{idx: i, err: err, elapsed: e.deps.Clock.Now().Sub(start), instances: insts}
+				}(i)
+			}
+		}
+		if running == 0 {
+			break
+		}
+		o := <-done
+		running--
+		r := &res.Steps[o.idx]
+		r.Elapsed = o.elapsed
+		r.Instances = o.instances
+		if o.err == nil {
+			status[o.idx] = StatusDone
+			r.Status = StatusDone
+			e.finished(steps[o.idx], *r)
+			continue
+		}
+		err := e.redact(o.err)
+		status[o.idx] = StatusFailed
+		r.Status = StatusFailed
+		r.Error = err.Error()
+		e.finished(steps[o.idx], *r)
+		e.deps.Logger.Warn("step failed", "step", steps[o.idx].ID, "action", string(steps[o.idx].Action), "error", err.Error())
+		var nl *NotLeaderError
+		switch {
+		case errors.As(err, &nl):
+			// Leadership is gone: nothing more may change, not even the
+			// steps in flight.
+			stopping = true
+			cancel()
+			if firstErr == nil || !errors.As(firstErr, new(*NotLeaderError)) {
+				firstErr = err
+			}
+		case continueOnFailure && ctx.Err() == nil:
+			skipDependents()
+			if firstErr == nil {
+				firstErr = &StepError{Step: steps[o.idx].ID, Action: steps[o.idx].Action, Err: err}
+			}
+		default:
+			stopping = true
+			if firstErr == nil {
+				firstErr = &StepError{Step: steps[o.idx].ID, Action: steps[o.idx].Action, Err: err}
+			}
+		}
+	}
+	for i := range steps {
+		if status[i] == "" {
+			res.Steps[i].Status = StatusNotRun
+		}
+	}
+	if firstErr == nil {
+		return res, nil
+	}
+	var nl *NotLeaderError
+	if errors.As(firstErr, &nl) {
+		return res, firstErr
+	}
+	failed, skipped, left := res.IDs(StatusFailed), res.IDs(StatusSkipped), res.IDs(StatusNotRun)
+	summary := fmt.Sprintf("%d failed", len(failed))
+	if len(skipped) > 0 {
+		summary += fmt.Sprintf(", %d skipped", len(skipped))
+	}
+	if len(left) > 0 {
+		summary += fmt.Sprintf(", %d not run (run plan/apply again to finish)", len(left))
+	}
+	return res, fmt.Errorf("apply incomplete (%s): %w", summary, firstErr)
+}
+
+func (e *executor) started(s plan.Step) {
+	e.deps.Logger.Info("step started", "step", s.ID, "action", string(s.Action))
+	if e.deps.Hook == nil {
+		return
+	}
+	e.hookMu.Lock()
+	defer e.hookMu.Unlock()
+	e.deps.Hook.StepStarted(s, e.deps.Clock.Now())
+}
+
+func (e *executor) finished(s plan.Step, r StepResult) {
+	if e.deps.Hook == nil {
+		return
+	}
+	e.hookMu.Lock()
+	defer e.hookMu.Unlock()
+	e.deps.Hook.StepFinished(s, r)
+}
+
+// addSecret remembers a value that must never leave the process in text.
+func (e *executor) addSecret(s string) {
+	if s == "" {
+		return
+	}
+	e.mu.Lock()
+	e.secrets[s] = true
+	e.mu.Unlock()
+}
+
+// redact returns err with every known secret replaced; it keeps the chain
+// for errors.Is/As.
+func (e *executor) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	msg := err.Error()
+	changed := false
+	for s := range e.secrets {
+		if strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, cause: err}
+}
+
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap keeps errors.Is/As working; the cause's text is never printed by
+// apply or its views.
+func (e *redactedError) Unwrap() error { return e.cause }
+
+func (e *executor) currentSwarm() providers.Swarm {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.swarm
+}
+
+func (e *executor) setLaunched(stepID string, insts []providers.Instance) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.launched[stepID] = insts
+}
+
+func (e *executor) launchedBy(stepID string) []providers.Instance {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.launched[stepID]
+}
+

@@ -1,0 +1,548 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// mutating reports whether a step changes the world (and so needs the
+// leader). Waits only observe.
+func mutating(a plan.Action) bool {
+	return a != plan.ActionAwaitJoin && a != plan.ActionAwaitDrained
+}
+
+// step runs one step: the leadership fence, then its single concern.
+func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
+	if mutating(s.Action) && !(s.Action == plan.ActionLaunch && s.Init) {
+		if err := e.fence(ctx); err != nil {
+			return nil, err
+		}
+	}
+	switch s.Action {
+	case plan.ActionLaunch:
+		return e.launch(ctx, s)
+	case plan.ActionAwaitJoin:
+		return nil, e.awaitJoin(ctx, s)
+	case plan.ActionLabel:
+		return nil, e.label(ctx, s)
+	case plan.ActionDrain:
+		return nil, e.drain(ctx, s)
+	case plan.ActionAwaitDrained:
+		return nil, e.awaitDrained(ctx, s)
+	case plan.ActionDemote:
+		return nil, e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
+			if err := sw.Demote(ctx, id); err != nil {
+				return fmt.Errorf("failed to demote node %s: %w", id, err)
+			}
+			return nil
+		})
+	case plan.ActionPromote:
+		return nil, e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
+			if err := sw.Promote(ctx, id); err != nil {
+				return fmt.Errorf("failed to promote node %s: %w", id, err)
+			}
+			return nil
+		})
+	case plan.ActionRemoveNode:
+		return nil, e.removeNode(ctx, s)
+	case plan.ActionTerminate:
+		return nil, e.terminate(ctx, s)
+	case plan.ActionRotateJoinToken:
+		return nil, e.rotate(ctx, s)
+	}
+	return nil, fmt.Errorf("unknown action %q", s.Action)
+}
+
+// fence checks that the endpoint's node is the leader now.
+func (e *executor) fence(ctx context.Context) error {
+	sw := e.currentSwarm()
+	if sw == nil {
+		return &NotLeaderError{Cause: errors.New("no Swarm endpoint")}
+	}
+	ok, err := sw.IsLeader(ctx)
+	if ok && err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	nl := &NotLeaderError{Cause: err}
+	if st, oerr := sw.Observe(ctx); oerr == nil {
+		nl.LeaderAddr = st.LeaderAddr
+	}
+	return nl
+}
+
+// groupInstance returns the instance spec and default role of a group.
+func groupInstance(c schema.Cluster, group string) (schema.Instance, providers.Role, error) {
+	if group == schema.ManagersGroup {
+		return c.Managers.Instance, providers.RoleManager, nil
+	}
+	if name, ok := strings.CutPrefix(group, "workers/"); ok {
+		if g, ok := c.Workers[name]; ok {
+			return g.Instance, providers.RoleWorker, nil
+		}
+	}
+	return schema.Instance{}, "", fmt.Errorf("group %q is not in the spec", group)
+}
+
+// managerAddr picks the address new nodes join through: the leader's, else
+// any reachable manager's.
+func managerAddr(st providers.SwarmState) string {
+	if st.LeaderAddr != "" {
+		return st.LeaderAddr
+	}
+	for _, n := range st.Nodes {
+		if n.Leader && n.ManagerAddr != "" {
+			return n.ManagerAddr
+		}
+	}
+	for _, n := range st.Nodes {
+		if n.Role == providers.RoleManager && n.Reachability == providers.Reachable && n.ManagerAddr != "" {
+			return n.ManagerAddr
+		}
+	}
+	return ""
+}
+
+// InstanceName is the Name tag of a group's instances.
+func InstanceName(cluster, group string) string {
+	return cluster + "-" + strings.ReplaceAll(group, "/", "-")
+}
+
+func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
+	c := e.plan.Desired
+	spec, role, err := groupInstance(c, s.Group)
+	if err != nil {
+		return nil, fmt.Errorf("failed to launch: %w", err)
+	}
+	if s.Role != "" {
+		role = s.Role
+	}
+	count := s.Count
+	if count < 1 {
+		count = 1
+	}
+	in := UserDataInput{Cluster: c.Name, Group: s.Group, Role: role, Init: s.Init, Provider: c.Provider.Kind()}
+	if s.Init && count != 1 {
+		return nil, fmt.Errorf("failed to launch: the launch that initialises the Swarm must start exactly one manager, not %d", count)
+	}
+	if !s.Init {
+		sw := e.currentSwarm()
+		if sw == nil {
+			return nil, errors.New("failed to launch: no Swarm endpoint to join through")
+		}
+		st, err := sw.Observe(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to observe the swarm for a join address: %w", err)
+		}
+		in.ManagerAddr = managerAddr(st)
+		if in.ManagerAddr == "" {
+			return nil, errors.New("failed to launch: no reachable manager address to join through")
+		}
+		tokens, err := sw.JoinTokens(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read the join tokens: %w", err)
+		}
+		e.addSecret(tokens.Worker)
+		e.addSecret(tokens.Manager)
+		in.JoinToken = tokens.Worker
+		if role == providers.RoleManager {
+			in.JoinToken = tokens.Manager
+		}
+	}
+	ud, err := RenderUserData(c.UserData, in)
+	if err != nil {
+		return nil, err
+	}
+	req := providers.LaunchRequest{
+		Cluster:         c.Name,
+		Group:           s.Group,
+		Count:           count,
+		Image:           spec.Image,
+		InstanceType:    spec.Type,
+		Subnets:         spec.Subnets,
+		SecurityGroups:  spec.SecurityGroups,
+		InstanceProfile: spec.InstanceProfile,
+		KeyName:         spec.KeyName,
+		Tags: map[string]string{
+			providers.TagCluster: c.Name,
+			providers.TagGroup:   s.Group,
+			providers.TagConfig:  s.Config,
+			providers.TagName:    InstanceName(c.Name, s.Group),
+		},
+		UserData:         ud,
+		IdempotencyToken: IdempotencyToken(e.plan.Observation.Fingerprint, s.ID),
+	}
+	insts, err := e.deps.Cloud.Launch(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to launch %d instance(s) of %s: %w", count, s.Group, err)
+	}
+	if len(insts) == 0 {
+		return nil, fmt.Errorf("failed to launch %d instance(s) of %s: the cloud returned none", count, s.Group)
+	}
+	e.setLaunched(s.ID, insts)
+	ids := make([]string, len(insts))
+	for i, in := range insts {
+		ids[i] = in.ID
+	}
+	e.deps.Logger.Info("launched", "step", s.ID, "group", s.Group, "instances", strings.Join(ids, ","))
+	if s.Init {
+		if e.deps.Dialer == nil {
+			return ids, errors.New("failed to reach the new swarm: no dialer for the first manager's endpoint")
+		}
+		sw, err := e.deps.Dialer.Dial(ctx, insts[0])
+		if err != nil {
+			return ids, fmt.Errorf("failed to reach the new first manager %s: %w", insts[0].ID, err)
+		}
+		e.mu.Lock()
+		e.swarm = sw
+		e.mu.Unlock()
+	}
+	return ids, nil
+}
+
+// targetInstances are the instance ids a step is about: its own, or those
+// its launch step started.
+func (e *executor) targetInstances(s plan.Step) ([]string, error) {
+	if s.Instance != "" {
+		return []string{s.Instance}, nil
+	}
+	if s.LaunchStep == "" {
+		return nil, fmt.Errorf("step %s names no instance and no launch step", s.ID)
+	}
+	insts := e.launchedBy(s.LaunchStep)
+	if len(insts) == 0 {
+		return nil, fmt.Errorf("launch step %s started no instances in this apply", s.LaunchStep)
+	}
+	ids := make([]string, len(insts))
+	for i, in := range insts {
+		ids[i] = in.ID
+	}
+	return ids, nil
+}
+
+// nodesByInstance maps instance ids to nodes by engine label.
+func nodesByInstance(st providers.SwarmState) map[string]providers.Node {
+	m := map[string]providers.Node{}
+	for _, n := range st.Nodes {
+		if id := n.InstanceID(); id != "" {
+			// Prefer a live node over a stale Down one of the same instance.
+			if old, ok := m[id]; ok && old.State == providers.NodeReady {
+				continue
+			}
+			m[id] = n
+		}
+	}
+	return m
+}
+
+// poll calls check every PollInterval until it reports done, it fails, or
+// timeout passes on the injected clock.
+func (e *executor) poll(ctx context.Context, timeout time.Duration, check func() (bool, error)) error {
+	deadline := e.deps.Clock.Now().Add(timeout)
+	for {
+		ok, err := check()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if !e.deps.Clock.Now().Before(deadline) {
+			return errTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.deps.Clock.After(e.deps.PollInterval):
+		}
+	}
+}
+
+var errTimeout = errors.New("timed out")
+
+func (e *executor) joinTimeout() time.Duration {
+	if d := e.plan.Desired.Update.JoinTimeout.Duration; d > 0 {
+		return d
+	}
+	return DefaultJoinTimeout
+}
+
+func (e *executor) drainTimeout() time.Duration {
+	if d := e.plan.Desired.Update.DrainTimeout.Duration; d > 0 {
+		return d
+	}
+	return DefaultDrainTimeout
+}
+
+func (e *executor) awaitJoin(ctx context.Context, s plan.Step) error {
+	ids, err := e.targetInstances(s)
+	if err != nil {
+		return fmt.Errorf("failed to await join: %w", err)
+	}
+	wantManager := s.Group == schema.ManagersGroup || s.Role == providers.RoleManager
+	var missing []string
+	err = e.poll(ctx, e.joinTimeout(), func() (bool, error) {
+		sw := e.currentSwarm()
+		if sw == nil {
+			return false, errors.New("no Swarm endpoint")
+		}
+		st, err := sw.Observe(ctx)
+		if err != nil {
+			// The endpoint may not be up yet (a new swarm); keep waiting.
+			e.deps.Logger.Debug("observe while awaiting join", "step", s.ID, "error", err.Error())
+			missing = ids
+			return false, nil
+		}
+		byInst := nodesByInstance(st)
+		missing = missing[:0:0]
+		for _, id := range ids {
+			n, ok := byInst[id]
+			if !ok || n.State != providers.NodeReady ||
+				(wantManager && (n.Role != providers.RoleManager || n.Reachability != providers.Reachable)) {
+				missing = append(missing, id)
+			}
+		}
+		return len(missing) == 0, nil
+	})
+	if errors.Is(err, errTimeout) {
+		what := "Ready nodes"
+		if wantManager {
+			what = "reachable managers"
+		}
+		return fmt.Errorf("instance(s) %s did not become %s in the swarm within joinTimeout %s", strings.Join(missing, ", "), what, e.joinTimeout())
+	}
+	return err
+}
+
+// targetNodes resolves the nodes a step acts on: its node, or the nodes of
+// its instance(s).
+func (e *executor) targetNodes(ctx context.Context, s plan.Step) ([]string, error) {
+	if s.Node != "" {
+		return []string{s.Node}, nil
+	}
+	ids, err := e.targetInstances(s)
+	if err != nil {
+		return nil, err
+	}
+	sw := e.currentSwarm()
+	if sw == nil {
+		return nil, errors.New("no Swarm endpoint")
+	}
+	st, err := sw.Observe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to observe the swarm: %w", err)
+	}
+	byInst := nodesByInstance(st)
+	var nodes []string
+	for _, id := range ids {
+		n, ok := byInst[id]
+		if !ok {
+			return nil, fmt.Errorf("instance %s has no node in the swarm", id)
+		}
+		nodes = append(nodes, n.ID)
+	}
+	return nodes, nil
+}
+
+func (e *executor) onNode(ctx context.Context, s plan.Step, f func(providers.Swarm, string) error) error {
+	nodes, err := e.targetNodes(ctx, s)
+	if err != nil {
+		return err
+	}
+	sw := e.currentSwarm()
+	for _, n := range nodes {
+		if err := f(sw, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *executor) label(ctx context.Context, s plan.Step) error {
+	labels := maps.Clone(s.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[providers.NodeLabelGroup] = s.Group
+	change := providers.NodeChange{Labels: labels}
+	if s.Availability != "" {
+		a := s.Availability
+		change.Availability = &a
+	}
+	return e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
+		if err := sw.UpdateNode(ctx, id, change); err != nil {
+			return fmt.Errorf("failed to label node %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+func (e *executor) drain(ctx context.Context, s plan.Step) error {
+	a := providers.AvailabilityDrain
+	return e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
+		if err := sw.UpdateNode(ctx, id, providers.NodeChange{Availability: &a}); err != nil {
+			return fmt.Errorf("failed to drain node %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// awaitDrained waits, bounded by drainTimeout on the injected clock, by
+// calling the provider's blocking WaitDrained in slices of a few poll
+// intervals.
+func (e *executor) awaitDrained(ctx context.Context, s plan.Step) error {
+	nodes, err := e.targetNodes(ctx, s)
+	if err != nil {
+		return err
+	}
+	sw := e.currentSwarm()
+	slice := 5 * e.deps.PollInterval
+	for _, id := range nodes {
+		err := e.poll(ctx, e.drainTimeout(), func() (bool, error) {
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-e.deps.Clock.After(slice):
+					cancel()
+				case <-sctx.Done():
+				}
+			}()
+			err := sw.WaitDrained(sctx, id)
+			if err == nil {
+				return true, nil
+			}
+			if ctx.Err() == nil && sctx.Err() != nil {
+				return false, nil // slice over: check the deadline, go on
+			}
+			return false, err
+		})
+		if errors.Is(err, errTimeout) {
+			return fmt.Errorf("node %s still runs tasks after drainTimeout %s", id, e.drainTimeout())
+		}
+		if err != nil {
+			return fmt.Errorf("failed to await drain of node %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
+	sw := e.currentSwarm()
+	var ids []string
+	if s.Node == "" {
+		var err error
+		if ids, err = e.targetInstances(s); err != nil {
+			return err
+		}
+	}
+	find := func() (providers.Node, bool, error) {
+		st, err := sw.Observe(ctx)
+		if err != nil {
+			return providers.Node{}, false, fmt.Errorf("failed to observe the swarm: %w", err)
+		}
+		if s.Node != "" {
+			for _, n := range st.Nodes {
+				if n.ID == s.Node {
+					return n, true, nil
+				}
+			}
+			return providers.Node{}, false, nil
+		}
+		n, ok := nodesByInstance(st)[ids[0]]
+		return n, ok, nil
+	}
+	n, ok, err := find()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil // already gone
+	}
+	if n.State == providers.NodeReady {
+		gone, err := e.instanceGone(ctx, s.Instance, n.InstanceID())
+		if err != nil {
+			return err
+		}
+		if gone {
+			// Its machine is gone: wait until the Swarm sees it Down, so the
+			// removal is not a forced one of a node that may still talk.
+			err := e.poll(ctx, e.drainTimeout(), func() (bool, error) {
+				n2, ok, err := find()
+				if err != nil || !ok {
+					return !ok, err
+				}
+				n = n2
+				return n.State != providers.NodeReady, nil
+			})
+			if errors.Is(err, errTimeout) {
+				return fmt.Errorf("node %s still Ready %s after its instance was terminated", n.ID, e.drainTimeout())
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if n.ID == "" {
+		return nil
+	}
+	if err := sw.RemoveNode(ctx, n.ID, n.State == providers.NodeReady); err != nil {
+		return fmt.Errorf("failed to remove node %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// instanceGone reports whether the node's instance no longer lives.
+func (e *executor) instanceGone(ctx context.Context, ids ...string) (bool, error) {
+	id := ""
+	for _, x := range ids {
+		if x != "" {
+			id = x
+			break
+		}
+	}
+	if id == "" {
+		return false, nil
+	}
+	insts, err := e.deps.Cloud.Instances(ctx, e.plan.Cluster)
+	if err != nil {
+		return false, fmt.Errorf("failed to list instances: %w", err)
+	}
+	for _, in := range insts {
+		if in.ID == id {
+			return !in.State.Live(), nil
+		}
+	}
+	return true, nil
+}
+
+func (e *executor) terminate(ctx context.Context, s plan.Step) error {
+	ids, err := e.targetInstances(s)
+	if err != nil {
+		return fmt.Errorf("failed to terminate: %w", err)
+	}
+	if err := e.deps.Cloud.Terminate(ctx, e.plan.Cluster, ids); err != nil {
+		return fmt.Errorf("failed to terminate %s: %w", strings.Join(ids, ", "), err)
+	}
+	return nil
+}
+
+func (e *executor) rotate(ctx context.Context, s plan.Step) error {
+	if !s.RotateWorker && !s.RotateManager {
+		return errors.New("failed to rotate join tokens: the step names neither the worker nor the manager token")
+	}
+	if err := e.currentSwarm().RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager); err != nil {
+		return fmt.Errorf("failed to rotate join tokens: %w", err)
+	}
+	return nil
+}
