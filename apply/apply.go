@@ -456,4 +456,3 @@ func (e *executor) launchedBy(stepID string) []providers.Instance {
 	defer e.mu.Unlock()
 	return e.launched[stepID]
 }
-

@@ -15,7 +15,7 @@ func TestRenderUserData(t *testing.T) {
 		want     []string
 		wantErr  string
 	}{
-		{name: "local init", provider: "local", init: true, want: []string{`docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, "$DOCKER_HOST"}},
+		{name: "local init", provider: "local", init: true, want: []string{`docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, "DOCKER_HOST:?"}},
 		{name: "local join", provider: "local", want: []string{`docker swarm join --token SWMTKN-1-abc --advertise-addr "$SWARMSYNC_PRIVATE_IP" 10.9.0.1:2377`, "{{.Swarm.LocalNodeState}}"}},
 		{name: "aws join sets the engine label", provider: "aws", want: []string{"swarmsync.instance=", "/etc/docker/daemon.json", "systemctl restart docker", "docker swarm join --token SWMTKN-1-abc"}},
 		{name: "aws init", provider: "aws", init: true, want: []string{`docker swarm init --advertise-addr "$private_ip"`}},
