@@ -2,15 +2,120 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
+	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/providers/local"
 	"github.com/swarmsync/swarmsync/schema"
 )
+
+// localStateEnv overrides the local provider's state directory.
+const localStateEnv = "SWARMSYNC_LOCAL_STATE"
 
 // connect builds the Cloud named by the cluster's provider and the Swarm
 // endpoint to act through (DOCKER_HOST when set; with the local provider and
 // no DOCKER_HOST, the leader among the cluster's managers).
 func connect(ctx context.Context, a *app, c schema.Cluster) (providers.Cloud, providers.Swarm, error) {
+	switch c.Provider.Kind() {
+	case "local":
+		dir := os.Getenv(localStateEnv)
+		if dir == "" {
+			dir = local.DefaultStateDir
+		}
+		cloud, err := local.New(local.Config{StateDir: dir, Subnet: c.Provider.Local.Subnet})
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to set up the local provider: %w", err)
+		}
+		sw, err := localSwarm(ctx, cloud, c.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloud, sw, nil
+	case "aws":
+		return nil, nil, errors.New("provider aws is not wired into this build's CLI yet")
+	}
 	return nil, nil, fmt.Errorf("provider %q is not available in this build", c.Provider.Kind())
 }
+
+// localSwarm picks the Swarm endpoint for a local cluster: DOCKER_HOST when
+// set, else the leader among the cluster's manager sockets, else the oldest
+// manager's socket (a swarm without a leader, or not yet initialised), else
+// no endpoint at all (nothing launched yet).
+func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (providers.Swarm, error) {
+	if os.Getenv("DOCKER_HOST") != "" {
+		return envSwarm()
+	}
+	eps, err := cloud.ManagerEndpoints(ctx, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the managers of cluster %s: %w", cluster, err)
+	}
+	if len(eps) == 0 {
+		return noSwarm{}, nil
+	}
+	if sw, err := docker.FindLeader(ctx, eps); err == nil {
+		return sw, nil
+	}
+	sw, err := docker.New(eps[0])
+	if err != nil {
+		return nil, fmt.Errorf("failed to connect to manager endpoint %s: %w", eps[0], err)
+	}
+	return sw, nil
+}
+
+// envSwarm is the endpoint of the standard Docker environment.
+func envSwarm() (providers.Swarm, error) {
+	sw, err := docker.New("")
+	if err != nil {
+		return nil, fmt.Errorf("failed to connect to DOCKER_HOST: %w", err)
+	}
+	return sw, nil
+}
+
+// dialerFor returns how apply reaches the first manager of a Swarm it
+// creates, for clouds that can expose a machine's engine.
+func dialerFor(cloud providers.Cloud) apply.SwarmDialer {
+	if lc, ok := cloud.(*local.Cloud); ok {
+		return localDialer{cloud: lc}
+	}
+	return nil
+}
+
+// localDialer reaches a local machine's engine through its socket.
+type localDialer struct{ cloud *local.Cloud }
+
+var _ apply.SwarmDialer = localDialer{}
+
+// Dial connects to the instance's docker socket.
+func (d localDialer) Dial(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
+	sw, err := docker.New(d.cloud.Endpoint(inst.ID))
+	if err != nil {
+		return nil, fmt.Errorf("failed to connect to the engine of %s: %w", inst.ID, err)
+	}
+	return sw, nil
+}
+
+// noSwarm stands for "no manager exists yet": it observes an inactive
+// swarm and refuses everything else.
+type noSwarm struct{}
+
+var _ providers.Swarm = noSwarm{}
+
+var errNoSwarm = errors.New("the cluster has no manager yet, so there is no Swarm endpoint")
+
+func (noSwarm) Observe(context.Context) (providers.SwarmState, error) {
+	return providers.SwarmState{}, nil
+}
+func (noSwarm) IsLeader(context.Context) (bool, error) { return false, errNoSwarm }
+func (noSwarm) JoinTokens(context.Context) (providers.JoinTokens, error) {
+	return providers.JoinTokens{}, errNoSwarm
+}
+func (noSwarm) RotateJoinTokens(context.Context, bool, bool) error             { return errNoSwarm }
+func (noSwarm) UpdateNode(context.Context, string, providers.NodeChange) error { return errNoSwarm }
+func (noSwarm) Demote(context.Context, string) error                           { return errNoSwarm }
+func (noSwarm) Promote(context.Context, string) error                          { return errNoSwarm }
+func (noSwarm) WaitDrained(context.Context, string) error                      { return errNoSwarm }
+func (noSwarm) RemoveNode(context.Context, string, bool) error                 { return errNoSwarm }
