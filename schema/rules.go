@@ -1,0 +1,239 @@
+package schema
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"cuelang.org/go/cue"
+)
+
+// dnsLabel is #DNSLabel of schema.cue.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+const dnsLabelExpect = "a DNS label: 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+
+// check applies the rules CUE cannot state to one cluster value. Rules
+// skip fields that already have a diagnostic.
+type check struct {
+	l       *loader
+	u       *unit
+	v       cue.Value
+	prefix  []cue.Selector
+	covered map[string]bool
+}
+
+func (c *check) at(rel ...cue.Selector) cue.Value { return c.v.LookupPath(cue.MakePath(rel...)) }
+
+func (c *check) full(rel []cue.Selector) []cue.Selector {
+	return append(append([]cue.Selector{}, c.prefix...), rel...)
+}
+
+// isCovered reports whether the field or one of its ancestors already has
+// a diagnostic.
+func (c *check) isCovered(full []cue.Selector) bool {
+	for i := len(full); i >= 0; i-- {
+		if c.covered[cue.MakePath(full[:i]...).String()] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *check) report(rel []cue.Selector, summary, detail string) {
+	full := c.full(rel)
+	if c.isCovered(full) {
+		return
+	}
+	path := cue.MakePath(full...).String()
+	c.covered[path] = true
+	c.l.diags = append(c.l.diags, Diagnostic{Pos: c.u.posOf(full, c.l), Path: path, Summary: summary, Detail: detail})
+}
+
+// str returns the concrete string at rel.
+func (c *check) str(rel ...cue.Selector) (string, bool) {
+	v := c.at(rel...)
+	if !v.Exists() || v.Err() != nil {
+		return "", false
+	}
+	s, err := v.String()
+	return s, err == nil
+}
+
+func sel(path string) []cue.Selector { return cue.ParsePath(path).Selectors() }
+
+// group is a manager or worker group: its path and display name.
+type group struct {
+	rel  []cue.Selector
+	name string
+}
+
+func (c *check) groups() []group {
+	gs := []group{{rel: sel("managers"), name: "managers"}}
+	it, err := c.at(sel("workers")...).Fields()
+	if err != nil {
+		return gs
+	}
+	for it.Next() {
+		gs = append(gs, group{rel: []cue.Selector{cue.Str("workers"), it.Selector()}, name: WorkerGroupName(it.Selector().Unquoted())})
+	}
+	return gs
+}
+
+func (c *check) rules() {
+	groups := c.groups()
+	for _, g := range groups[1:] {
+		if n := g.rel[1].Unquoted(); !dnsLabel.MatchString(n) {
+			c.report(g.rel, fmt.Sprintf("invalid worker group name %q", n), "expected "+dnsLabelExpect)
+		}
+	}
+	for _, g := range groups {
+		if !c.at(g.rel...).Exists() {
+			continue
+		}
+		c.labels(g)
+	}
+	c.provider(groups)
+	c.durations()
+	c.crons()
+}
+
+func (c *check) labels(g group) {
+	it, err := c.at(append(g.rel, cue.Str("labels"))...).Fields()
+	if err != nil {
+		return
+	}
+	for it.Next() {
+		k := it.Selector().Unquoted()
+		if strings.HasPrefix(k, "swarmsync.") {
+			c.report(append(append([]cue.Selector{}, g.rel...), cue.Str("labels"), it.Selector()),
+				fmt.Sprintf("label %q uses the reserved prefix swarmsync.", k),
+				"swarmsync writes swarmsync.* labels itself; choose another key")
+		}
+	}
+}
+
+func (c *check) provider(groups []group) {
+	if !c.at(sel("provider")...).Exists() {
+		return // reported by the schema as a missing required field
+	}
+	aws := c.at(sel("provider.aws")...).Exists()
+	local := c.at(sel("provider.local")...).Exists()
+	switch {
+	case aws && local:
+		c.report(sel("provider"), "two providers are set (aws and local)", "set exactly one of provider.aws or provider.local")
+		return
+	case !aws && !local:
+		c.report(sel("provider"), "no provider is set", "set exactly one of provider.aws (region) or provider.local (subnet)")
+		return
+	}
+	if local {
+		if s, ok := c.str(sel("provider.local.subnet")...); ok {
+			if msg := checkSubnet(s); msg != "" {
+				c.report(sel("provider.local.subnet"), fmt.Sprintf("invalid subnet %q: %s", s, msg), "expected an IPv4 CIDR from /16 to /28, like 10.231.0.0/24")
+			}
+		}
+		return
+	}
+	for _, g := range groups {
+		if !c.at(g.rel...).Exists() {
+			continue
+		}
+		inst := append(append([]cue.Selector{}, g.rel...), cue.Str("instance"))
+		for _, f := range []struct{ field, example string }{
+			{"type", "t3.medium"}, {"image", "ami-0123456789abcdef0"},
+		} {
+			if _, ok := c.str(append(inst, cue.Str(f.field))...); !ok {
+				c.report(append(inst, cue.Str(f.field)), "missing required field",
+					fmt.Sprintf("provider aws needs instance.%s for every group (%s), e.g. %s", f.field, g.name, f.example))
+			}
+		}
+		subnets := append(inst, cue.Str("subnets"))
+		if n, err := c.at(subnets...).Len().Int64(); err != nil || n == 0 {
+			c.report(subnets, "missing required field",
+				fmt.Sprintf("provider aws needs instance.subnets for every group (%s): a list of at least one subnet id", g.name))
+		}
+	}
+}
+
+// checkSubnet returns what is wrong with a local subnet, or "".
+func checkSubnet(s string) string {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		return "not a CIDR"
+	case !p.Addr().Is4():
+		return "not IPv4"
+	case p.Bits() < 16 || p.Bits() > 28:
+		return fmt.Sprintf("prefix /%d is outside /16../28", p.Bits())
+	case p.Masked() != p:
+		return fmt.Sprintf("host bits are set (the network is %s)", p.Masked())
+	}
+	return ""
+}
+
+// durationField is a duration in the spec and the smallest value it takes.
+type durationField struct {
+	rel      []cue.Selector
+	positive bool
+}
+
+func (c *check) windows() []cue.Selector {
+	var idx []cue.Selector
+	it, err := c.at(sel("schedule.disruptionWindows")...).List()
+	if err != nil {
+		return nil
+	}
+	for i := 0; it.Next(); i++ {
+		idx = append(idx, cue.Index(i))
+	}
+	return idx
+}
+
+func (c *check) durations() {
+	fields := []durationField{
+		{sel("update.delay"), false},
+		{sel("update.monitor"), false},
+		{sel("update.joinTimeout"), true},
+		{sel("update.drainTimeout"), true},
+	}
+	for _, i := range c.windows() {
+		fields = append(fields, durationField{append(sel("schedule.disruptionWindows"), i, cue.Str("duration")), true})
+	}
+	for _, f := range fields {
+		s, ok := c.str(f.rel...)
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			c.report(f.rel, fmt.Sprintf("invalid duration %q", s), "expected a duration like 30s, 5m or 1h30m (units ns, us, ms, s, m, h)")
+		case d < 0 || f.positive && d == 0:
+			want := "at least 0s"
+			if f.positive {
+				want = "greater than 0s"
+			}
+			c.report(f.rel, fmt.Sprintf("invalid duration %q", s), "expected a duration "+want)
+		}
+	}
+}
+
+func (c *check) crons() {
+	fields := [][]cue.Selector{sel("schedule.reconcile"), sel("schedule.rotateJoinTokens")}
+	for _, i := range c.windows() {
+		fields = append(fields, append(sel("schedule.disruptionWindows"), i, cue.Str("cron")))
+	}
+	for _, rel := range fields {
+		s, ok := c.str(rel...)
+		if !ok {
+			continue
+		}
+		if _, err := cronParser.Parse(s); err != nil {
+			c.report(rel, fmt.Sprintf("invalid cron expression %q: %v", s, err),
+				`expected five fields (minute hour day-of-month month day-of-week, e.g. "0 2 * * SAT") or a descriptor ("@every 1m", "@hourly", "@daily", "@weekly")`)
+		}
+	}
+}
