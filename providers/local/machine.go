@@ -53,6 +53,12 @@ func (c *Cloud) startDockerd(r record) (int, <-chan struct{}, error) {
 		}
 	}
 	_ = os.Remove(m.socket()) // a stale socket from a stopped run
+	// An own (empty) config file: the host's /etc/docker/daemon.json is
+	// for the host's engine and may clash with our flags.
+	conf := filepath.Join(m.dir, "daemon.json")
+	if err := os.WriteFile(conf, []byte("{}\n"), 0o600); err != nil {
+		return 0, nil, fmt.Errorf("failed to write dockerd config of %s: %w", r.ID, err)
+	}
 	logf, err := os.OpenFile(filepath.Join(m.dir, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, nil, fmt.Errorf("failed to open dockerd log of %s: %w", r.ID, err)
@@ -63,6 +69,7 @@ func (c *Cloud) startDockerd(r record) (int, <-chan struct{}, error) {
 		"unshare", "--uts", "--",
 		"sh", "-c", `hostname "$1" && shift && exec "$@"`, "sh", r.ID,
 		c.dockerd,
+		"--config-file", conf,
 		"--host", m.endpoint(),
 		"--data-root", filepath.Join(m.dir, "data"),
 		"--exec-root", filepath.Join(m.dir, "exec"),
@@ -105,7 +112,7 @@ func (c *Cloud) waitDockerd(ctx context.Context, id string, exited <-chan struct
 		case <-ctx.Done():
 			return fmt.Errorf("failed to wait for dockerd of %s (see %s): %w", id, filepath.Join(c.machine(id).dir, "dockerd.log"), ctx.Err())
 		case <-exited:
-			return fmt.Errorf("dockerd of %s exited during start-up; see %s", id, filepath.Join(c.machine(id).dir, "dockerd.log"))
+			return fmt.Errorf("dockerd of %s exited during start-up: %s", id, tail(filepath.Join(c.machine(id).dir, "dockerd.log"), 3))
 		case <-tick.C:
 		}
 	}
@@ -321,4 +328,17 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// tail returns the last n lines of a log file, for start-up errors.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log)"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }

@@ -188,3 +188,9 @@ func unplugInstance(ctx context.Context, r record) error {
 	}
 	return nil
 }
+
+// NetnsName returns the network namespace name of instance id (for leak checks).
+func NetnsName(id string) string { return netnsName(id) }
+
+// VethName returns the host-side veth name of instance id (for leak checks).
+func VethName(id string) string { return vethName(id) }
