@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/testenv"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/providers/local"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// World is where a scenario runs.
+type World struct {
+	// Name identifies the world in test output ("local", "aws-emulator").
+	Name string
+	// Spec is the base cluster spec; scenarios change counts and policies
+	// on copies of it.
+	Spec schema.Cluster
+	// Cloud is the cluster's cloud.
+	Cloud providers.Cloud
+	// Leader returns an endpoint on the current Swarm leader, or one that
+	// observes an inactive swarm when there is none yet.
+	Leader func(ctx context.Context) (providers.Swarm, error)
+	// Endpoint returns an endpoint on a manager instance's own engine.
+	Endpoint func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error)
+	// Dialer reaches the first manager after a bootstrap.
+	Dialer apply.SwarmDialer
+}
+
+
+// NewLocalWorld returns a world of local machines with its own state
+// directory and subnet (10.247.N.0/24), for a cluster of 3 managers and 2
+// workers with short waits. Everything it launches is terminated when the
+// test ends.
+func NewLocalWorld(t *testing.T, name string, subnet int) *World {
+	t.Helper()
+	testenv.NeedLab(t)
+	testenv.NeedCommands(t, "docker")
+	dir, err := os.MkdirTemp("/tmp", "sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := local.New(local.Config{StateDir: dir, Subnet: fmt.Sprintf("10.247.%d.0/24", subnet)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := LabSpec(name, fmt.Sprintf("10.247.%d.0/24", subnet))
+	w := &World{
+		Name:  "local",
+		Spec:  spec,
+		Cloud: cloud,
+		Leader: func(ctx context.Context) (providers.Swarm, error) {
+			eps, err := cloud.ManagerEndpoints(ctx, spec.Name)
+			if err != nil {
+				return nil, err
+			}
+			if len(eps) == 0 {
+				return absentSwarm{}, nil
+			}
+			if sw, err := docker.FindLeader(ctx, eps); err == nil {
+				return sw, nil
+			}
+			return docker.New(eps[0])
+		},
+		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
+			return docker.New(cloud.Endpoint(inst.ID))
+		},
+		Dialer: dialer(func(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
+			return docker.New(cloud.Endpoint(inst.ID))
+		}),
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "instances", "*", "dockerd.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				if len(b) > 1500 {
+					b = b[len(b)-1500:]
+				}
+				t.Logf("%s:\n%s", l, b)
+			}
+		}
+		ctx := context.Background()
+		insts, err := cloud.Instances(ctx, spec.Name)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		var ids []string
+		for _, in := range insts {
+			if in.State != providers.StateTerminated {
+				ids = append(ids, in.ID)
+			}
+		}
+		if len(ids) > 0 {
+			if err := cloud.Terminate(ctx, spec.Name, ids); err != nil {
+				t.Errorf("cleanup: %v", err)
+				return
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	return w
+}
+
+// LabSpec is a 3-manager, 2-worker local cluster with waits short enough
+// for tests.
+func LabSpec(name, subnet string) schema.Cluster {
+	d := func(s string) schema.Duration {
+		var x schema.Duration
+		if err := x.UnmarshalJSON([]byte(`"` + s + `"`)); err != nil {
+			panic(err)
+		}
+		return x
+	}
+	return schema.Cluster{
+		Name:     name,
+		Provider: schema.Provider{Local: &schema.LocalProvider{Subnet: subnet}},
+		Managers: schema.Managers{Count: 3, Availability: "drain"},
+		Workers:  map[string]schema.WorkerGroup{"general": {Count: 2, Availability: "active", Labels: map[string]string{"tier": "demo"}}},
+		Update: schema.Update{
+			Parallelism: 1, MaxSurge: 1, FailureAction: "pause",
+			JoinTimeout: d("2m"), DrainTimeout: d("1m"),
+		},
+		Schedule:   schema.Schedule{Reconcile: "@every 30s"},
+		Safety:     schema.Safety{MaxRemovalsPerApply: 5},
+		JoinTokens: schema.JoinTokens{RotateAfterJoin: true},
+	}
+}
+
+type dialer func(ctx context.Context, inst providers.Instance) (providers.Swarm, error)
+
+func (d dialer) Dial(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
+	return d(ctx, inst)
+}
+
+// absentSwarm observes "no swarm yet" and refuses everything else.
+type absentSwarm struct{}
+
+var _ providers.Swarm = absentSwarm{}
+
+var errAbsent = fmt.Errorf("no manager exists yet")
+
+func (absentSwarm) Observe(context.Context) (providers.SwarmState, error) {
+	return providers.SwarmState{}, nil
+}
+func (absentSwarm) IsLeader(context.Context) (bool, error) { return false, errAbsent }
+func (absentSwarm) JoinTokens(context.Context) (providers.JoinTokens, error) {
+	return providers.JoinTokens{}, errAbsent
+}
+func (absentSwarm) RotateJoinTokens(context.Context, bool, bool) error             { return errAbsent }
+func (absentSwarm) UpdateNode(context.Context, string, providers.NodeChange) error { return errAbsent }
+func (absentSwarm) Demote(context.Context, string) error                           { return errAbsent }
+func (absentSwarm) Promote(context.Context, string) error                          { return errAbsent }
+func (absentSwarm) WaitDrained(context.Context, string) error                      { return errAbsent }
+func (absentSwarm) RemoveNode(context.Context, string, bool) error                 { return errAbsent }
