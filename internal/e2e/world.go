@@ -33,7 +33,6 @@ type World struct {
 	Dialer apply.SwarmDialer
 }
 
-
 // NewLocalWorld returns a world of local machines with its own state
 // directory and subnet (10.247.N.0/24), for a cluster of 3 managers and 2
 // workers with short waits. Everything it launches is terminated when the
