@@ -47,7 +47,7 @@ type Options struct {
 	// Endpoint overrides the EC2 endpoint (tests, emulators). Without it the
 	// SDK honours AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL.
 	Endpoint string
-	// HTTPClient replaces the SDK's HTTP client.
+	// HTTPClient replaces the SDK's HTTP client for EC2 calls.
 	HTTPClient *http.Client
 	// Credentials replaces the default credential chain (env, shared
 	// config, SSO, instance profile).
@@ -101,9 +101,6 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
 	}
-	if opts.HTTPClient != nil {
-		load = append(load, config.WithHTTPClient(opts.HTTPClient))
-	}
 	if opts.Credentials != nil {
 		load = append(load, config.WithCredentialsProvider(opts.Credentials))
 	}
@@ -118,6 +115,11 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 	client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = awssdk.String(opts.Endpoint)
+		}
+		// Set here, not in the shared config: the config loader wraps its own
+		// client with AWS_CA_BUNDLE and refuses a plain *http.Client.
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
 		}
 		o.APIOptions = append(o.APIOptions, lim.addMiddleware)
 		o.APIOptions = append(o.APIOptions, opts.APIOptions...)
