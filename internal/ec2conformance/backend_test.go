@@ -32,7 +32,7 @@ var creds = credentials.NewStaticCredentialsProvider("AKIDCONFORMANCE", "conform
 type backend struct {
 	name     string
 	endpoint string
-	subnets  []string     // at least two, in different zones
+	subnets  []string       // at least two, in different zones
 	sim      *ec2sim.Server // nil for moto_server
 }
 
@@ -71,7 +71,9 @@ var (
 
 // unique returns a fresh DNS-label name: moto_server's state lives for the
 // whole package run, so every test scopes itself by name.
-func unique(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid()%10000, seq.Add(1)) }
+func unique(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid()%10000, seq.Add(1))
+}
 
 func TestMain(m *testing.M) {
 	// Keep the SDK away from the instance metadata service and the user's
