@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/swarmsync/swarmsync/providers"
@@ -108,4 +109,30 @@ type Step struct {
 	// Rotate parameters (ActionRotateJoinToken).
 	RotateWorker  bool `json:"rotate_worker,omitempty"`
 	RotateManager bool `json:"rotate_manager,omitempty"`
+
+	// Batch is the rolling-replacement batch (1-based) a step belongs to;
+	// apply waits update.delay and update.monitor between batches. Zero for
+	// steps outside a rolling replacement.
+	Batch int `json:"batch,omitempty"`
+	// Removal marks the step that takes a member out of the cluster for
+	// good (counted against safety.maxRemovalsPerApply).
+	Removal bool `json:"removal,omitempty"`
+}
+
+// RefusedError is returned by Compute when the plan would break a blast
+// radius rule of the spec. It names the limit, the spec field that sets it
+// and what to do.
+type RefusedError struct {
+	// Limit is the rule that refused the plan ("maxRemovalsPerApply",
+	// "allowEmpty").
+	Limit string
+	// Field is the spec field path that controls the limit
+	// ("safety.maxRemovalsPerApply").
+	Field string
+	// Detail says what the plan would have done and how to proceed.
+	Detail string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("plan refused by %s: %s", e.Field, e.Detail)
 }

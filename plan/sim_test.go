@@ -1,0 +1,694 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// The simulator is an independent model of a cluster (instances, nodes,
+// raft membership, leadership) on which plans are executed step by step to
+// check the safety rules as invariants.
+
+type simInst struct {
+	id, group, config, zone, ip string
+	live, unowned               bool
+	launched                    time.Time
+}
+
+type simNode struct {
+	id, inst     string
+	role         providers.Role
+	ready, reach bool
+	avail        providers.Availability
+	labels       map[string]string
+	leader       bool
+	drained      bool
+	noEngineTag  bool
+}
+
+type model struct {
+	spec     schema.Cluster
+	now      time.Time
+	swarm    bool
+	insts    map[string]*simInst
+	nodes    map[string]*simNode
+	seq      int
+	launched map[string][]string // launch step id → instance ids
+	// inFlight is a manager launch whose await-join has not run yet: a raft
+	// change in progress.
+	inFlight string
+	removed  map[string]bool // member keys removed in the current pass
+}
+
+func newModel(spec schema.Cluster, now time.Time) *model {
+	return &model{spec: spec, now: now, insts: map[string]*simInst{}, nodes: map[string]*simNode{}}
+}
+
+func (m *model) nextIP() string {
+	m.seq++
+	return fmt.Sprintf("10.%d.%d.%d", m.seq/65536%256, m.seq/256%256, m.seq%256)
+}
+
+func (m *model) addInst(group, config, zone string, launched time.Time, unowned bool) *simInst {
+	m.seq++
+	in := &simInst{id: fmt.Sprintf("i-%05d", m.seq), group: group, config: config, zone: zone, ip: m.nextIP(), live: true, unowned: unowned, launched: launched}
+	m.insts[in.id] = in
+	return in
+}
+
+func (m *model) addNode(inst string, role providers.Role) *simNode {
+	m.seq++
+	n := &simNode{id: fmt.Sprintf("n-%05d", m.seq), inst: inst, role: role, ready: true, reach: role == providers.RoleManager,
+		avail: providers.AvailabilityActive, labels: map[string]string{}}
+	m.nodes[n.id] = n
+	return n
+}
+
+func (m *model) raft() (members, reach int) {
+	for _, n := range m.nodes {
+		if n.role == providers.RoleManager {
+			members++
+			if n.reach && n.ready {
+				reach++
+			}
+		}
+	}
+	return
+}
+
+// observe turns the model into an observation, as the providers would.
+func (m *model) observe() Observed {
+	o := Observed{Cluster: m.spec.Name, TakenAt: m.now, Swarm: providers.SwarmState{Active: m.swarm}}
+	for _, in := range m.insts {
+		x := providers.Instance{ID: in.id, Cluster: m.spec.Name, Group: in.group, Config: in.config, PrivateIP: in.ip, Zone: in.zone, LaunchedAt: in.launched, State: providers.StateRunning}
+		if !in.live {
+			x.State = providers.StateTerminated
+		}
+		if in.unowned {
+			x.Cluster = "other"
+			o.Unowned = append(o.Unowned, x)
+		} else {
+			o.Instances = append(o.Instances, x)
+		}
+	}
+	for _, n := range m.nodes {
+		x := providers.Node{ID: n.id, Hostname: "h-" + n.id, Role: n.role, Availability: n.avail, State: providers.NodeDown, Labels: maps.Clone(n.labels)}
+		if n.ready {
+			x.State = providers.NodeReady
+		}
+		if in := m.insts[n.inst]; in != nil {
+			x.Addr = in.ip
+		} else {
+			x.Addr = "192.168.0." + n.id[len(n.id)-3:] // a gone machine's address, reused by nobody
+		}
+		if !n.noEngineTag && n.inst != "" {
+			x.EngineLabels = map[string]string{providers.EngineLabelInstance: n.inst}
+		}
+		if n.role == providers.RoleManager {
+			x.ManagerAddr = x.Addr + ":2377"
+			x.Reachability = providers.Unreachable
+			if n.reach && n.ready {
+				x.Reachability = providers.Reachable
+			}
+			x.Leader = n.leader
+		}
+		o.Swarm.Nodes = append(o.Swarm.Nodes, x)
+	}
+	return o.Canonical()
+}
+
+func (m *model) memberKey(n *simNode) string {
+	if n.inst != "" {
+		return n.inst
+	}
+	return n.id
+}
+
+func (m *model) nodeOfInst(id string) *simNode {
+	for _, n := range m.nodes {
+		if n.inst == id {
+			return n
+		}
+	}
+	return nil
+}
+
+func (m *model) groupOf(n *simNode) string {
+	if in := m.insts[n.inst]; in != nil {
+		return in.group
+	}
+	return n.labels[providers.NodeLabelGroup]
+}
+
+// targets resolves a step's target nodes.
+func (m *model) targets(s Step) ([]*simNode, error) {
+	switch {
+	case s.Node != "":
+		n := m.nodes[s.Node]
+		if n == nil {
+			return nil, fmt.Errorf("node %s does not exist", s.Node)
+		}
+		return []*simNode{n}, nil
+	case s.Instance != "":
+		n := m.nodeOfInst(s.Instance)
+		if n == nil {
+			return nil, fmt.Errorf("instance %s has no node", s.Instance)
+		}
+		return []*simNode{n}, nil
+	case s.LaunchStep != "":
+		var out []*simNode
+		for _, id := range m.launched[s.LaunchStep] {
+			n := m.nodeOfInst(id)
+			if n == nil {
+				return nil, fmt.Errorf("instance %s of %s has no node", id, s.LaunchStep)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("step has no target")
+}
+
+func (m *model) join(inst *simInst) error {
+	if inst.unowned || !inst.live {
+		return fmt.Errorf("joining instance %s that is unowned or gone", inst.id)
+	}
+	if m.nodeOfInst(inst.id) != nil {
+		return fmt.Errorf("instance %s joined twice", inst.id)
+	}
+	role := providers.RoleWorker
+	if inst.group == schema.ManagersGroup {
+		role = providers.RoleManager
+	}
+	if !m.swarm {
+		if role != providers.RoleManager {
+			return fmt.Errorf("worker %s joins before the Swarm exists", inst.id)
+		}
+		n := m.addNode(inst.id, role)
+		n.leader = true
+		m.swarm = true
+		return nil
+	}
+	m.addNode(inst.id, role)
+	return nil
+}
+
+// apply executes one step on the model and checks the step-local rules.
+func (m *model) apply(s Step, done map[string]bool) error {
+	for _, d := range s.DependsOn {
+		if !done[d] {
+			return fmt.Errorf("depends on %s, which is not earlier in the plan", d)
+		}
+	}
+	if in := m.insts[s.Instance]; s.Instance != "" && in != nil && in.unowned {
+		return fmt.Errorf("targets unowned instance %s", s.Instance)
+	}
+	if n := m.nodes[s.Node]; n != nil {
+		if in := m.insts[n.inst]; in != nil && in.unowned {
+			return fmt.Errorf("targets node %s of unowned instance", n.id)
+		}
+	}
+	switch s.Action {
+	case ActionLaunch:
+		if s.Count < 1 {
+			return fmt.Errorf("launch of %d", s.Count)
+		}
+		if want := ConfigDigest(m.spec, s.Group); s.Config != want || want == "" {
+			return fmt.Errorf("launch with config %q, spec wants %q", s.Config, want)
+		}
+		if s.Group == schema.ManagersGroup {
+			if s.Count != 1 {
+				return fmt.Errorf("launches %d managers at once", s.Count)
+			}
+			if m.inFlight != "" {
+				return fmt.Errorf("launches a manager while %s has not joined (two raft changes at once)", m.inFlight)
+			}
+			if s.Init == m.swarm {
+				return fmt.Errorf("init=%v but swarm exists=%v", s.Init, m.swarm)
+			}
+			m.inFlight = s.ID
+		}
+		if m.launched == nil {
+			m.launched = map[string][]string{}
+		}
+		for i := 0; i < s.Count; i++ {
+			in := m.addInst(s.Group, s.Config, []string{"a", "b", "c"}[i%3], m.now, false)
+			m.launched[s.ID] = append(m.launched[s.ID], in.id)
+		}
+	case ActionAwaitJoin:
+		var ids []string
+		switch {
+		case s.LaunchStep != "":
+			ids = m.launched[s.LaunchStep]
+			if m.inFlight == s.LaunchStep {
+				m.inFlight = ""
+			}
+		case s.Instance != "":
+			ids = []string{s.Instance}
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("await-join of nothing")
+		}
+		for _, id := range ids {
+			in := m.insts[id]
+			if in == nil {
+				return fmt.Errorf("await-join of unknown instance %s", id)
+			}
+			if err := m.join(in); err != nil {
+				return err
+			}
+		}
+	case ActionLabel, ActionDrain, ActionAwaitDrained:
+		ns, err := m.targets(s)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if !n.ready {
+				return fmt.Errorf("%s on node %s that is Down", s.Action, n.id)
+			}
+			switch s.Action {
+			case ActionLabel:
+				maps.Copy(n.labels, s.Labels)
+				if s.Availability == "" {
+					return fmt.Errorf("label without availability")
+				}
+				n.avail = s.Availability
+				n.drained = n.avail == providers.AvailabilityDrain
+			case ActionDrain:
+				n.avail = providers.AvailabilityDrain
+				n.drained = false
+			case ActionAwaitDrained:
+				if n.avail != providers.AvailabilityDrain {
+					return fmt.Errorf("await-drained on node %s that is not draining", n.id)
+				}
+				n.drained = true
+			}
+		}
+	case ActionDemote:
+		ns, err := m.targets(s)
+		if err != nil {
+			return err
+		}
+		n := ns[0]
+		if n.role != providers.RoleManager {
+			return fmt.Errorf("demote of non-manager %s", n.id)
+		}
+		n.role = providers.RoleWorker
+		if n.leader {
+			n.leader = false
+			var next []string
+			for _, x := range m.nodes {
+				if x.role == providers.RoleManager && x.reach && x.ready {
+					next = append(next, x.id)
+				}
+			}
+			if len(next) == 0 {
+				return fmt.Errorf("demoted the leader with no reachable manager left")
+			}
+			slices.Sort(next)
+			m.nodes[next[0]].leader = true
+		}
+		n.reach = false
+	case ActionPromote:
+		return fmt.Errorf("promote is not expected")
+	case ActionRemoveNode:
+		ns, err := m.targets(s)
+		if err != nil {
+			return err
+		}
+		n := ns[0]
+		if n.role == providers.RoleManager {
+			return fmt.Errorf("removes manager %s without demoting it", n.id)
+		}
+		if n.ready && !(n.avail == providers.AvailabilityDrain && n.drained) {
+			return fmt.Errorf("removes Ready node %s that was not drained", n.id)
+		}
+		if g := m.groupOf(n); g != schema.ManagersGroup {
+			if in := m.insts[n.inst]; in != nil && in.live {
+				return fmt.Errorf("removes worker node %s before its instance is terminated", n.id)
+			}
+		}
+		m.removed[m.memberKey(n)] = true
+		delete(m.nodes, n.id)
+	case ActionTerminate:
+		in := m.insts[s.Instance]
+		if in == nil || !in.live {
+			return fmt.Errorf("terminates unknown or gone instance %s", s.Instance)
+		}
+		if n := m.nodeOfInst(in.id); n != nil {
+			if n.role == providers.RoleManager {
+				return fmt.Errorf("terminates manager %s without demoting it", n.id)
+			}
+			if n.ready && !(n.avail == providers.AvailabilityDrain && n.drained) {
+				return fmt.Errorf("terminates Ready node %s that was not drained", n.id)
+			}
+			n.ready, n.reach = false, false
+		}
+		in.live = false
+		m.removed[in.id] = true
+	case ActionRotateJoinToken:
+		if !s.RotateWorker && !s.RotateManager {
+			return fmt.Errorf("rotates nothing")
+		}
+	default:
+		return fmt.Errorf("unknown action %q", s.Action)
+	}
+	return nil
+}
+
+// run executes a whole plan, checking the invariants after every step.
+func (m *model) run(p *Plan) error {
+	m.removed = map[string]bool{}
+	m.launched = map[string][]string{}
+	done := map[string]bool{}
+	members0, reach0 := m.raft()
+	lostQuorum := m.swarm && reach0 < quorum(members0)
+	if lostQuorum && len(p.Steps) > 0 {
+		return fmt.Errorf("quorum is lost (%d/%d) but the plan has %d steps", reach0, members0, len(p.Steps))
+	}
+	leaderGone := ""
+	for i, s := range p.Steps {
+		if done[s.ID] {
+			return fmt.Errorf("step %d: duplicate id %s", i, s.ID)
+		}
+		if leaderGone != "" && s.Node != leaderGone && (s.Instance == "" || m.nodes[leaderGone] == nil || m.nodes[leaderGone].inst != s.Instance) {
+			if !(s.Action == ActionTerminate && s.Instance != "" && m.nodeOfInst(s.Instance) == nil) {
+				return fmt.Errorf("step %s comes after the leader's demotion but is not part of its removal", s.ID)
+			}
+		}
+		if s.Action == ActionDemote {
+			if n := m.nodes[s.Node]; n != nil && n.leader {
+				leaderGone = n.id
+			}
+		}
+		if err := m.apply(s, done); err != nil {
+			return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
+		}
+		done[s.ID] = true
+		if members, reach := m.raft(); m.swarm && reach < quorum(members) {
+			return fmt.Errorf("after step %s: %d of %d managers reachable, below quorum", s.ID, reach, members)
+		}
+		if len(m.removed) > m.spec.Safety.MaxRemovalsPerApply {
+			return fmt.Errorf("after step %s: %d removals, more than safety.maxRemovalsPerApply %d", s.ID, len(m.removed), m.spec.Safety.MaxRemovalsPerApply)
+		}
+	}
+	if m.inFlight != "" {
+		return fmt.Errorf("manager launch %s never awaited", m.inFlight)
+	}
+	return nil
+}
+
+// converged checks that the model matches the spec.
+func (m *model) converged() error {
+	want := map[string]int{schema.ManagersGroup: m.spec.Managers.Count}
+	for name, g := range m.spec.Workers {
+		want[schema.WorkerGroupName(name)] = g.Count
+	}
+	have := map[string]int{}
+	for _, in := range m.insts {
+		if !in.live || in.unowned {
+			continue
+		}
+		if _, ok := want[in.group]; !ok {
+			if m.spec.Safety.Prune {
+				return fmt.Errorf("instance %s of removed group %s kept although prune is set", in.id, in.group)
+			}
+			continue
+		}
+		if in.config != ConfigDigest(m.spec, in.group) {
+			return fmt.Errorf("instance %s of %s is out of date", in.id, in.group)
+		}
+		n := m.nodeOfInst(in.id)
+		if n == nil {
+			return fmt.Errorf("instance %s never joined", in.id)
+		}
+		if in.group == schema.ManagersGroup {
+			if n.role != providers.RoleManager || !n.reach || !n.ready {
+				return fmt.Errorf("manager instance %s is not a reachable manager", in.id)
+			}
+		} else if n.role != providers.RoleWorker {
+			return fmt.Errorf("worker instance %s is a %s", in.id, n.role)
+		}
+		if n.ready {
+			labels, avail := (&builder{d: m.spec}).wanted(in.group)
+			for k, v := range labels {
+				if n.labels[k] != v {
+					return fmt.Errorf("node %s label %s=%q, want %q", n.id, k, n.labels[k], v)
+				}
+			}
+			if n.avail != avail {
+				return fmt.Errorf("node %s availability %s, want %s", n.id, n.avail, avail)
+			}
+		}
+		have[in.group]++
+	}
+	for g, n := range want {
+		if have[g] != n {
+			return fmt.Errorf("group %s has %d members, want %d", g, have[g], n)
+		}
+	}
+	for _, n := range m.nodes {
+		in := m.insts[n.inst]
+		if (in == nil || !in.live) && !n.ready && (n.inst != "" || n.labels[providers.NodeLabelGroup] != "") {
+			return fmt.Errorf("dead node %s is still in the Swarm", n.id)
+		}
+		if n.role == providers.RoleManager && !(n.reach && n.ready) && (in == nil || !in.unowned) {
+			return fmt.Errorf("unreachable manager %s is still a member", n.id)
+		}
+	}
+	return nil
+}
+
+// genSpec returns a random valid spec.
+func genSpec(r *rand.Rand) schema.Cluster {
+	img := func() string { return []string{"ami-1", "ami-2"}[r.IntN(2)] }
+	avail := func(def string) string {
+		if r.IntN(5) == 0 {
+			return []string{"active", "drain", "pause"}[r.IntN(3)]
+		}
+		return def
+	}
+	c := schema.Cluster{
+		Name:     "c",
+		Provider: schema.Provider{AWS: &schema.AWSProvider{Region: "eu-west-1"}},
+		Managers: schema.Managers{Count: []int{1, 3, 5, 7}[r.IntN(4)], Instance: schema.Instance{Type: "t3.small", Image: img()}, Availability: avail("drain")},
+		Update: schema.Update{Parallelism: 1 + r.IntN(3), MaxSurge: r.IntN(3), JoinTimeout: schema.Duration{Duration: 10 * time.Minute},
+			Delay: schema.Duration{Duration: 30 * time.Second}, Monitor: schema.Duration{Duration: time.Minute}, DrainTimeout: schema.Duration{Duration: 5 * time.Minute}, FailureAction: "pause"},
+		Safety:     schema.Safety{MaxRemovalsPerApply: []int{1 + r.IntN(4), 5 + r.IntN(10), 50}[r.IntN(3)], AllowEmpty: r.IntN(2) == 0, Prune: r.IntN(2) == 0},
+		JoinTokens: schema.JoinTokens{RotateAfterJoin: r.IntN(3) > 0},
+		Workers:    map[string]schema.WorkerGroup{},
+	}
+	if r.IntN(3) == 0 {
+		c.Managers.Labels = map[string]string{"role": "control"}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if r.IntN(3) == 0 {
+			continue
+		}
+		g := schema.WorkerGroup{Count: r.IntN(9), Instance: schema.Instance{Type: "m5.large", Image: img(), Subnets: []string{"s-1", "s-2"}}, Availability: avail("active")}
+		if r.IntN(2) == 0 {
+			g.Labels = map[string]string{"tier": name}
+		}
+		c.Workers[name] = g
+	}
+	return c
+}
+
+// genModel returns a random observed state for spec.
+func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
+	m := newModel(spec, now)
+	if r.IntN(10) == 0 {
+		return m // empty cluster: bootstrap
+	}
+	m.swarm = true
+	zone := func() string { return []string{"a", "b", "c"}[r.IntN(3)] }
+	config := func(group string) string {
+		if r.IntN(5) == 0 {
+			return "old-config"
+		}
+		return ConfigDigest(spec, group)
+	}
+	ago := func() time.Time { return now.Add(-time.Duration(11+r.IntN(1000)) * time.Minute) }
+	labelNode := func(n *simNode, group string) {
+		labels, av := (&builder{d: spec}).wanted(group)
+		if r.IntN(6) > 0 {
+			maps.Copy(n.labels, labels)
+		} else {
+			n.labels[providers.NodeLabelGroup] = group
+		}
+		n.avail = av
+		if r.IntN(8) == 0 {
+			n.avail = []providers.Availability{"active", "drain", "pause"}[r.IntN(3)]
+		}
+		n.drained = n.avail == providers.AvailabilityDrain
+		n.noEngineTag = r.IntN(5) == 0
+	}
+	member := func(group string, role providers.Role) {
+		in := m.addInst(group, config(group), zone(), ago(), false)
+		switch x := r.IntN(20); {
+		case x == 0: // pending join
+			in.launched = now.Add(-time.Duration(r.IntN(9)) * time.Minute)
+			return
+		case x == 1: // never joined
+			return
+		}
+		n := m.addNode(in.id, role)
+		labelNode(n, group)
+		if r.IntN(14) == 0 {
+			n.ready, n.reach = false, false // Down (an unreachable manager)
+		} else if role == providers.RoleManager && r.IntN(15) == 0 {
+			n.reach = false // Ready but unreachable
+		}
+	}
+	nm := 1 + r.IntN(7)
+	for range nm {
+		member(schema.ManagersGroup, providers.RoleManager)
+	}
+	if r.IntN(8) == 0 { // a manager whose instance is gone
+		n := m.addNode("i-gone-m", providers.RoleManager)
+		n.labels[providers.NodeLabelGroup] = schema.ManagersGroup
+		n.ready, n.reach = false, false
+	}
+	var reach []*simNode
+	for _, n := range m.nodes {
+		if n.role == providers.RoleManager && n.reach && n.ready {
+			reach = append(reach, n)
+		}
+	}
+	if len(reach) == 0 {
+		in := m.addInst(schema.ManagersGroup, ConfigDigest(spec, schema.ManagersGroup), zone(), ago(), false)
+		n := m.addNode(in.id, providers.RoleManager)
+		labelNode(n, schema.ManagersGroup)
+		reach = append(reach, n)
+	}
+	slices.SortFunc(reach, func(a, b *simNode) int { return strings.Compare(a.id, b.id) })
+	reach[r.IntN(len(reach))].leader = true // leader anywhere
+	for _, g := range []string{"a", "b", "c", "gone"} {
+		n := r.IntN(9)
+		if sg, ok := spec.Workers[g]; ok && r.IntN(3) > 0 {
+			n = max(0, sg.Count+r.IntN(5)-2) // near the spec's count
+		} else if g == "gone" && r.IntN(3) > 0 {
+			n = 0
+		}
+		for range n {
+			member("workers/"+g, providers.RoleWorker)
+		}
+		if r.IntN(6) == 0 { // a Down node whose instance is gone
+			n := m.addNode(fmt.Sprintf("i-gone-%s", g), providers.RoleWorker)
+			n.labels[providers.NodeLabelGroup] = "workers/" + g
+			n.ready = false
+		}
+	}
+	for range r.IntN(3) { // unowned instances, some with Ready nodes
+		in := m.addInst("workers/a", "x", zone(), ago(), true)
+		if r.IntN(2) == 0 {
+			n := m.addNode(in.id, providers.RoleWorker)
+			n.labels["other"] = "yes"
+		}
+	}
+	return m
+}
+
+func checkRefusal(t *testing.T, err error) {
+	t.Helper()
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		t.Fatalf("Compute: %v (want a RefusedError or a plan)", err)
+	}
+	if re.Field != "safety.maxRemovalsPerApply" && re.Field != "safety.allowEmpty" {
+		t.Fatalf("refusal names field %q", re.Field)
+	}
+	if !strings.Contains(re.Error(), re.Field) {
+		t.Fatalf("refusal %q does not say how to change it", re.Error())
+	}
+}
+
+// TestPlanProperties plans random specs against random observed states
+// and executes each plan on the model: every intermediate state keeps
+// quorum, workers are drained before they go, removals stay within the
+// limit, unowned instances are untouched, and re-planning converges to the
+// spec.
+func TestPlanProperties(t *testing.T) {
+	const cases = 12000
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	stats := map[string]int{}
+	for i := range cases {
+		r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
+		spec := genSpec(r)
+		m := genModel(r, spec, now)
+		desc := func() string {
+			b, _ := MarshalObserved(m.observe())
+			return fmt.Sprintf("case %d\nspec: %+v\nobserved: %s", i, spec, b)
+		}
+		unowned := map[string]bool{}
+		for id, in := range m.insts {
+			if in.unowned {
+				unowned[id] = true
+			}
+		}
+		converged := false
+		for pass := 1; pass <= 40; pass++ {
+			before := desc()
+			p, err := Compute(spec, m.observe(), Source{})
+			if err != nil {
+				if pass > 1 {
+					t.Fatalf("pass %d refused after an accepted pass: %v\n%s", pass, err, before)
+				}
+				checkRefusal(t, err)
+				stats["refused"]++
+				converged = true
+				break
+			}
+			members, reach := m.raft()
+			if m.swarm && reach < quorum(members) {
+				if len(p.Steps) != 0 || !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "--force-new-cluster") }) {
+					t.Fatalf("lost quorum: want no steps and a recovery note, got %d steps, notes %q\n%s", len(p.Steps), p.Notes, before)
+				}
+				stats["lost-quorum"]++
+				converged = true
+				break
+			}
+			if err := m.run(p); err != nil {
+				js, _ := MarshalPlan(p)
+				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
+			}
+			if len(p.Steps) == 0 {
+				if err := m.converged(); err != nil {
+					t.Fatalf("pass %d: empty plan but not converged: %v\nnotes: %q\n%s", pass, err, p.Notes, before)
+				}
+				stats[fmt.Sprintf("passes-%d", min(pass, 4))]++
+				converged = true
+				break
+			}
+			if pass == 1 && !slices.ContainsFunc(p.Notes, func(n string) bool {
+				return strings.Contains(n, "later pass") || strings.Contains(n, "below quorum") || strings.Contains(n, "break quorum")
+			}) {
+				// Not bounded by a limit: one pass must be enough.
+				p2, err := Compute(spec, m.observe(), Source{})
+				if err != nil || len(p2.Steps) != 0 {
+					js, _ := MarshalPlan(p2)
+					t.Fatalf("an unbounded plan did not converge in one pass (err %v): second plan %s\nfirst plan notes %q\n%s", err, js, p.Notes, desc())
+				}
+			}
+		}
+		if !converged {
+			t.Fatalf("did not converge in 40 passes\n%s", desc())
+		}
+		for id := range unowned {
+			if in := m.insts[id]; !in.live {
+				t.Fatalf("unowned instance %s was terminated", id)
+			}
+		}
+	}
+	t.Logf("%d cases: %v", cases, stats)
+}

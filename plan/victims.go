@@ -1,0 +1,95 @@
+package plan
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// victimClass ranks why a member should leave first: lower leaves earlier.
+func victimClass(m *member) int {
+	switch {
+	case m.outdated:
+		return 0
+	case m.down():
+		return 1
+	default:
+		return 2
+	}
+}
+
+// pickVictims returns n members of ms in the order they should leave. The
+// rule (DESIGN "Safety rules" 5), applied one pick at a time:
+//
+//  1. out-of-date first: their swarmsync:config differs from the spec, so
+//     they would be replaced anyway;
+//  2. then Down nodes: they run nothing;
+//  3. then from the availability zone that has the most members of the
+//     group right now (counting earlier picks as gone), so what remains stays
+//     spread across zones; ties go to the zone name that sorts first;
+//  4. then the oldest (launch time), then the smallest id.
+//
+// It runs in O(n log n + picks·zones).
+func pickVictims(ms []*member, n int) []*member {
+	if n <= 0 {
+		return nil
+	}
+	zoneCount := map[string]int{}
+	type queue struct{ ms []*member }
+	var classes [3]map[string]*queue
+	for i := range classes {
+		classes[i] = map[string]*queue{}
+	}
+	for _, m := range ms {
+		z := m.zone()
+		zoneCount[z]++
+		q := classes[victimClass(m)][z]
+		if q == nil {
+			q = &queue{}
+			classes[victimClass(m)][z] = q
+		}
+		q.ms = append(q.ms, m)
+	}
+	zones := make([][]string, len(classes))
+	for c, byZone := range classes {
+		for z, q := range byZone {
+			slices.SortFunc(q.ms, func(a, b *member) int {
+				if c := a.launched().Compare(b.launched()); c != 0 {
+					return c
+				}
+				return strings.Compare(a.id(), b.id())
+			})
+			zones[c] = append(zones[c], z)
+		}
+		slices.Sort(zones[c])
+	}
+	out := make([]*member, 0, min(n, len(ms)))
+	for len(out) < n {
+		picked := false
+		for c := range classes {
+			best := ""
+			found := false
+			for _, z := range zones[c] {
+				if len(classes[c][z].ms) == 0 {
+					continue
+				}
+				if !found || cmp.Compare(zoneCount[z], zoneCount[best]) > 0 {
+					best, found = z, true
+				}
+			}
+			if !found {
+				continue
+			}
+			q := classes[c][best]
+			out = append(out, q.ms[0])
+			q.ms = q.ms[1:]
+			zoneCount[best]--
+			picked = true
+			break
+		}
+		if !picked {
+			break
+		}
+	}
+	return out
+}
