@@ -187,7 +187,9 @@ func newBuilder(d schema.Cluster, o Observed) *builder {
 	return b
 }
 
-func (b *builder) note(format string, args ...any) { b.notes = append(b.notes, fmt.Sprintf(format, args...)) }
+func (b *builder) note(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+}
 
 func slug(group string) string { return strings.ReplaceAll(group, "/", "-") }
 
