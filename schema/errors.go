@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,16 +37,27 @@ func (l *loader) valuePos(v cue.Value, fallback string) Pos {
 // posOf is the position in a spec file of the field at sels, or of its
 // nearest ancestor that has one.
 func (u *unit) posOf(sels []cue.Selector, l *loader) Pos {
+	p, _ := u.ancestorPos(sels, l)
+	return p
+}
+
+// ancestorPos is posOf with the depth of the field found (-1 for none).
+func (u *unit) ancestorPos(sels []cue.Selector, l *loader) (Pos, int) {
 	for i := len(sels); i >= 0; i-- {
+		if i == u.inCluster && i > 0 {
+			if p, ok := u.declared[sels[i-1].Unquoted()]; ok {
+				return p, i
+			}
+		}
 		v := u.data.LookupPath(cue.MakePath(sels[:i]...))
 		if !v.Exists() {
 			continue
 		}
 		if p := v.Pos(); p.IsValid() && p.Filename() != schemaFile {
-			return l.filePos(p, u.file)
+			return l.filePos(p, u.file), i
 		}
 	}
-	return Pos{File: u.file}
+	return Pos{File: u.file}, -1
 }
 
 // selectors turns an error path into selectors.
@@ -81,7 +93,8 @@ func isIndex(s string) bool {
 type errGroup struct {
 	sels      []cue.Selector
 	msgs      []string
-	positions []token.Pos
+	primary   []token.Pos // each error's own position
+	positions []token.Pos // every position the errors name
 }
 
 const (
@@ -101,6 +114,9 @@ func (l *loader) addErrors(u *unit, errs []cueerrors.Error) {
 		}
 		sels := selectors(raw)
 		key := cue.MakePath(sels...).String()
+		if !u.packagePhase && u.isCovered(sels) {
+			continue // already reported by the package itself
+		}
 		g := groups[key]
 		if g == nil {
 			g = &errGroup{sels: sels}
@@ -108,6 +124,7 @@ func (l *loader) addErrors(u *unit, errs []cueerrors.Error) {
 			order = append(order, key)
 		}
 		g.msgs = append(g.msgs, message(e))
+		g.primary = append(g.primary, e.Position())
 		g.positions = append(g.positions, e.InputPositions()...)
 		g.positions = append(g.positions, e.Position())
 	}
@@ -127,6 +144,10 @@ func (l *loader) groupDiagnostic(u *unit, key string, g *errGroup) Diagnostic {
 		return false
 	}
 	expect := l.expect(u, g.sels)
+	var dataVal cue.Value // the spec's own value of the field, if it sets one
+	if u.data.Exists() {
+		dataVal = u.data.LookupPath(cue.MakePath(g.sels...))
+	}
 	switch {
 	case has(msgNotAllowed):
 		name := ""
@@ -140,10 +161,24 @@ func (l *loader) groupDiagnostic(u *unit, key string, g *errGroup) Diagnostic {
 		} else if len(allowed) > 0 {
 			d.Detail = "allowed fields: " + strings.Join(allowed, ", ")
 		}
-	case has(msgRequired):
+	case has(msgRequired) || has("incomplete value") && !dataVal.Exists():
 		d.Summary = "missing required field"
 		if expect != "" {
 			d.Detail = "expected " + expect
+		}
+	case dataVal.Exists() && dataVal.Err() != nil:
+		// The spec contradicts itself: say so and where.
+		d.Summary = bestMessage(g.msgs)
+		var at []string
+		for _, p := range g.positions {
+			if p.IsValid() && p.Filename() != schemaFile && p.Filename() != "" {
+				if s := l.filePos(p, u.file).String(); !slices.Contains(at, s) {
+					at = append(at, s)
+				}
+			}
+		}
+		if len(at) > 1 {
+			d.Detail = "values set at " + strings.Join(at, " and ")
 		}
 	case expect != "":
 		d.Summary = "invalid value"
@@ -216,19 +251,40 @@ func schemaChild(v cue.Value, s cue.Selector) cue.Value {
 func (u *unit) errorPos(g *errGroup, l *loader) Pos {
 	if u.data.Exists() {
 		v := u.data.LookupPath(cue.MakePath(g.sels...))
+		if !v.Exists() && u.packagePhase {
+			if p, ok := specPos(g.primary); ok {
+				return l.filePos(p, u.file)
+			}
+		}
 		if !v.Exists() {
+			// The field comes from the schema or a shared default: point at
+			// the nearest field the spec sets, when that is in the cluster.
+			if pos, depth := u.ancestorPos(g.sels, l); depth >= u.inCluster {
+				return pos
+			}
+			if p, ok := specPos(g.primary); ok {
+				return l.filePos(p, u.file)
+			}
 			return u.posOf(g.sels, l)
 		}
 		if p := v.Pos(); p.IsValid() && p.Filename() != schemaFile {
 			return l.filePos(p, u.file)
 		}
 	}
-	for _, p := range g.positions {
-		if p.IsValid() && p.Filename() != schemaFile && p.Filename() != "" {
-			return l.filePos(p, u.file)
-		}
+	if p, ok := specPos(g.positions); ok {
+		return l.filePos(p, u.file)
 	}
 	return u.posOf(g.sels, l)
+}
+
+// specPos returns the first position that is in a spec file.
+func specPos(ps []token.Pos) (token.Pos, bool) {
+	for _, p := range ps {
+		if p.IsValid() && p.Filename() != schemaFile && p.Filename() != "" {
+			return p, true
+		}
+	}
+	return token.NoPos, false
 }
 
 // schemaAt is the schema of the field at sels (relative to u).
@@ -265,4 +321,15 @@ func (l *loader) expect(u *unit, sels []cue.Selector) string {
 		}
 	}
 	return ""
+}
+
+// isCovered reports whether the package's own errors already cover the
+// field at sels (or one of its ancestors).
+func (u *unit) isCovered(sels []cue.Selector) bool {
+	for i := len(sels); i >= 0 && len(u.covered) > 0; i-- {
+		if u.covered[cue.MakePath(sels[:i]...).String()] {
+			return true
+		}
+	}
+	return false
 }

@@ -180,6 +180,14 @@ type unit struct {
 	// inCluster is how many leading path elements lead to a cluster (0 for
 	// YAML, 2 for clusters.NAME in CUE).
 	inCluster int
+	// packagePhase is set while the CUE package's own errors are
+	// converted: their positions are where the spec went wrong.
+	packagePhase bool
+	// declared is where each CUE cluster is declared, by name.
+	declared map[string]Pos
+	// covered are the paths that already have a diagnostic from the CUE
+	// package itself.
+	covered map[string]bool
 }
 
 var yamlLineErr = regexp.MustCompile(`^(.*?):(\d+): (.*)$`)
@@ -220,7 +228,7 @@ func (l *loader) yamlDocument(file string, expr ast.Expr) {
 	if d, _ := dv.Default(); d.IsNull() {
 		return // an empty document
 	}
-	if _, ok := expr.(*ast.StructLit); !ok || dv.IncompleteKind() != cue.StructKind {
+	if _, ok := expr.(*ast.StructLit); !ok {
 		l.diags = append(l.diags, Diagnostic{
 			Pos:     l.filePos(expr.Pos(), file),
 			Summary: "a YAML document must be a mapping",
@@ -228,7 +236,8 @@ func (l *loader) yamlDocument(file string, expr ast.Expr) {
 		})
 		return
 	}
-	if err := dv.Err(); err != nil {
+	if err := dv.Validate(cue.All()); err != nil {
+		// The document contradicts itself (a key given twice).
 		u := &unit{value: dv, data: dv, file: file}
 		l.addErrors(u, cueerrors.Errors(err))
 		return
@@ -249,10 +258,15 @@ func (l *loader) loadCUE(files []File) {
 			}
 			continue
 		}
+		badImport := false
 		for imp := range af.ImportSpecs() {
 			if p, err := strconv.Unquote(imp.Path.Value); err == nil && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
 				l.diags = append(l.diags, Diagnostic{Pos: l.filePos(imp.Pos(), f.Name), Summary: fmt.Sprintf("import %q is not supported", p), Detail: "spec files may import only CUE's standard library"})
+				badImport = true
 			}
+		}
+		if badImport {
+			continue
 		}
 		declaredClusters(af, declared, l)
 		if err := inst.AddSyntax(af); err != nil {
@@ -269,10 +283,20 @@ func (l *loader) loadCUE(files []File) {
 		return
 	}
 	pv := l.ctx.BuildInstance(inst, cue.Scope(l.root))
-	u := &unit{value: pv.Unify(l.root), data: pv, inCluster: 2}
-	if err := pv.Err(); err != nil && !pv.Exists() {
-		l.addErrors(u, cueerrors.Errors(err))
+	u := &unit{value: pv.Unify(l.root), data: pv, inCluster: 2, covered: map[string]bool{}, declared: declared}
+	if !pv.Exists() {
+		l.addErrors(u, cueerrors.Errors(pv.Err()))
 		return
+	}
+	// Errors in the package itself (unresolved references, conflicts
+	// between shared defaults and a cluster) come first; the schema's
+	// errors for the same fields are then redundant.
+	before := len(l.diags)
+	u.packagePhase = true
+	l.addErrors(u, cueerrors.Errors(pv.Validate(cue.All())))
+	u.packagePhase = false
+	for _, d := range l.diags[before:] {
+		u.covered[d.Path] = true
 	}
 
 	// Only `clusters` may appear at the top level.
@@ -309,25 +333,36 @@ func (l *loader) loadCUE(files []File) {
 	}
 	for cit.Next() {
 		prefix := []cue.Selector{cue.Str("clusters"), cit.Selector()}
-		pos, ok := declared[cit.Selector().Unquoted()]
-		if !ok {
-			pos = u.posOf(prefix, l)
-		}
-		l.cluster(u, cit.Value(), prefix, pos)
+		l.cluster(u, cit.Value(), prefix, u.posOf(prefix, l))
 	}
 }
 
 // cluster validates one cluster value (at prefix in u) and, when it is
 // valid, decodes it.
 func (l *loader) cluster(u *unit, v cue.Value, prefix []cue.Selector, pos Pos) {
-	before := len(l.diags)
-	l.addErrors(u, validateAll(v, 3))
 	c := &check{l: l, u: u, v: v, prefix: prefix, covered: map[string]bool{}}
+	own := cue.MakePath(prefix...).String()
+	bad := false
+	for p := range u.covered {
+		if len(prefix) == 0 || p == own || strings.HasPrefix(p, own+".") {
+			c.covered[p], bad = true, true
+		}
+	}
+	var errs []cueerrors.Error
+	for _, e := range validateAll(v, 3) {
+		sels := selectors(e.Path()[min(u.strip, len(e.Path())):])
+		if len(sels) < len(prefix) || c.isCovered(sels) {
+			continue // outside this cluster, or already reported
+		}
+		errs = append(errs, e)
+	}
+	before := len(l.diags)
+	l.addErrors(u, errs)
 	for _, d := range l.diags[before:] {
 		c.covered[d.Path] = true
 	}
 	c.rules()
-	if len(l.diags) > before {
+	if bad || len(l.diags) > before {
 		return
 	}
 	var cl Cluster
