@@ -26,9 +26,9 @@ type Subnet struct {
 
 // DefaultSubnets are used when Options.Subnets is empty.
 var DefaultSubnets = []Subnet{
-	{ID: "subnet-0a0000000000000a1", Zone: "us-east-1a", CIDR: "10.0.1.0/24"},
-	{ID: "subnet-0a0000000000000b2", Zone: "us-east-1b", CIDR: "10.0.2.0/24"},
-	{ID: "subnet-0a0000000000000c3", Zone: "us-east-1c", CIDR: "10.0.3.0/24"},
+	{ID: "subnet-0a0000000000000a1", Zone: "us-east-1a", CIDR: "10.0.0.0/20"},
+	{ID: "subnet-0a0000000000000b2", Zone: "us-east-1b", CIDR: "10.0.16.0/20"},
+	{ID: "subnet-0a0000000000000c3", Zone: "us-east-1c", CIDR: "10.0.32.0/20"},
 }
 
 // Rate is a token bucket: Burst requests at once, refilled PerSecond.

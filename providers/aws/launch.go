@@ -67,6 +67,13 @@ func checkLaunch(req providers.LaunchRequest) (map[string]string, error) {
 	case req.IdempotencyToken == "":
 		return nil, fmt.Errorf("launch request for %s has no idempotency token: launches must be derived from a plan step", req.Group)
 	}
+	seen := map[string]bool{}
+	for _, s := range req.Subnets {
+		if s == "" || seen[s] {
+			return nil, fmt.Errorf("launch request for %s lists subnet %q twice or empty: list each subnet once", req.Group, s)
+		}
+		seen[s] = true
+	}
 	tags := maps.Clone(req.Tags)
 	if tags == nil {
 		tags = map[string]string{}
