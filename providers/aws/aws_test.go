@@ -176,7 +176,7 @@ func TestLaunchRequestShape(t *testing.T) {
 		wantCount := map[int]string{0: "2", 1: "1", 2: "1"}[i]
 		checks := map[string]string{
 			"SubnetId": subnet, "MinCount": wantCount, "MaxCount": wantCount,
-			"ClientToken":                   ClientToken(req.IdempotencyToken, subnet),
+			"ClientToken":                     ClientToken(req.IdempotencyToken, subnet),
 			"TagSpecification.1.ResourceType": "instance",
 			"TagSpecification.2.ResourceType": "volume",
 			"IamInstanceProfile.Name":         "swarm-node",
