@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -226,7 +227,8 @@ type executor struct {
 }
 
 type outcome struct {
-	idx       int
+	idx       int // -1 for a batch gate
+	batch     int
 	err       error
 	elapsed   time.Duration
 	instances []string
@@ -256,13 +258,32 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 	stopping := false
 	var firstErr error
 
-	ready := func(i int) bool {
+	// Rolling-replacement batches: the first step of batch b > 1 starts
+	// only after every step of earlier batches is done and the gate
+	// (update.delay, then update.monitor) has passed.
+	gate := map[int]string{} // batch -> "" closed, "waiting", "open"
+	batchesBeforeDone := func(b int) bool {
+		for i, s := range steps {
+			if s.Batch > 0 && s.Batch < b && status[i] != StatusDone {
+				return false
+			}
+		}
+		return true
+	}
+	depsDone := func(i int) bool {
 		for _, d := range steps[i].DependsOn {
 			if status[idx[d]] != StatusDone {
 				return false
 			}
 		}
 		return true
+	}
+	ready := func(i int) bool {
+		if !depsDone(i) {
+			return false
+		}
+		b := steps[i].Batch
+		return b <= 1 || gate[b] == "open"
 	}
 	// skipDependents marks every pending step that (transitively) depends on
 	// a failed or skipped step as skipped.
@@ -299,7 +320,18 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 				if running >= par {
 					break
 				}
-				if status[i] != "" || !ready(i) {
+				if status[i] != "" {
+					continue
+				}
+				if b := steps[i].Batch; b > 1 && gate[b] == "" && depsDone(i) && batchesBeforeDone(b) {
+					gate[b] = "waiting"
+					running++
+					go func() {
+						done <- outcome{idx: -1, batch: b, err: e.batchGate(runCtx, b)}
+					}()
+					continue
+				}
+				if !ready(i) {
 					continue
 				}
 				status[i] = "running"
@@ -317,6 +349,17 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		}
 		o := <-done
 		running--
+		if o.idx < 0 {
+			if o.err == nil {
+				gate[o.batch] = "open"
+				continue
+			}
+			stopping = true
+			if firstErr == nil {
+				firstErr = e.redact(o.err)
+			}
+			continue
+		}
 		r := &res.Steps[o.idx]
 		r.Elapsed = o.elapsed
 		r.Instances = o.instances
@@ -375,6 +418,52 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		summary += fmt.Sprintf(", %d not run (run plan/apply again to finish)", len(left))
 	}
 	return res, fmt.Errorf("apply incomplete (%s): %w", summary, firstErr)
+}
+
+// batchGate waits update.delay, then watches the nodes of every instance
+// launched so far for update.monitor: any that is not Ready stops the
+// rollout before batch b.
+func (e *executor) batchGate(ctx context.Context, b int) error {
+	u := e.plan.Desired.Update
+	e.deps.Logger.Info("waiting between batches", "batch", b, "delay", u.Delay.String(), "monitor", u.Monitor.String())
+	if u.Delay.Duration > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.deps.Clock.After(u.Delay.Duration):
+		}
+	}
+	if u.Monitor.Duration <= 0 {
+		return nil
+	}
+	deadline := e.deps.Clock.Now().Add(u.Monitor.Duration)
+	for e.deps.Clock.Now().Before(deadline) {
+		if sw := e.currentSwarm(); sw != nil {
+			if st, err := sw.Observe(ctx); err == nil {
+				byInst := nodesByInstance(st)
+				e.mu.Lock()
+				var bad []string
+				for _, insts := range e.launched {
+					for _, in := range insts {
+						if n, ok := byInst[in.ID]; ok && n.State != providers.NodeReady {
+							bad = append(bad, in.ID+" ("+string(n.State)+")")
+						}
+					}
+				}
+				e.mu.Unlock()
+				if len(bad) > 0 {
+					sort.Strings(bad)
+					return fmt.Errorf("rollout stopped before batch %d: new node(s) of %s not Ready within update.monitor %s", b, strings.Join(bad, ", "), u.Monitor.Duration)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.deps.Clock.After(e.deps.PollInterval):
+		}
+	}
+	return nil
 }
 
 func (e *executor) started(s plan.Step) {

@@ -63,7 +63,13 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 
 // fence checks that the endpoint's node is the leader now.
 func (e *executor) fence(ctx context.Context) error {
-	sw := e.currentSwarm()
+	return CheckLeader(ctx, e.currentSwarm())
+}
+
+// CheckLeader returns nil when sw's node is the Swarm leader now, and a
+// *NotLeaderError (naming the leader's address when the endpoint knows it)
+// otherwise, including when the check itself fails.
+func CheckLeader(ctx context.Context, sw providers.Swarm) error {
 	if sw == nil {
 		return &NotLeaderError{Cause: errors.New("no Swarm endpoint")}
 	}

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// applyOptions are the flags of `swarmsync apply`.
+type applyOptions struct {
+	src     sourceFlags
+	cluster string
+	yes     bool
+	dryRun  bool
+	format  string
+	auto    bool
+	listen  string
+}
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		var o applyOptions
+		cmd := &cobra.Command{
+			Use:   "apply [PLANFILE]",
+			Short: "Change the cluster to match its spec, acting only through the Swarm leader",
+			Long: `apply brings a cluster to the shape its spec declares.
+
+Without PLANFILE it observes the cluster, computes a plan, shows it and asks
+for confirmation on a terminal (without a terminal it needs --yes). With
+PLANFILE (from 'swarmsync plan --out') it executes exactly that plan, after
+checking that the cluster has not changed since: a stale plan is refused.
+
+apply acts only through the Swarm leader: it checks before every step that
+its Docker endpoint (DOCKER_HOST; with the local provider and no DOCKER_HOST,
+the leader among the cluster's managers) is the leader, and stops at once
+when it is not. An interrupted or failed apply is finished by running
+plan/apply again. --auto runs the reconcile loop on schedule.reconcile; run it
+on every manager, only the leader acts.`,
+			Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if len(args) == 1 {
+					if o.auto || o.dryRun {
+						return errors.New("a plan file cannot be combined with --auto or --dry-run")
+					}
+					return runApplyPlanFile(cmd.Context(), a, &o, args[0])
+				}
+				if o.auto {
+					return runApplyAuto(cmd.Context(), a, &o)
+				}
+				return runApply(cmd.Context(), a, &o)
+			},
+		}
+		o.src.register(cmd.Flags())
+		cmd.Flags().StringVar(&o.cluster, "cluster", "", "the cluster to apply (needed when the specs define several)")
+		cmd.Flags().BoolVar(&o.yes, "yes", false, "apply without asking for confirmation")
+		cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "compute and show the plan, change nothing")
+		cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, or json (one event per line)")
+		cmd.Flags().BoolVar(&o.auto, "auto", false, "reconcile continuously on schedule.reconcile (only the leader acts)")
+		cmd.Flags().StringVar(&o.listen, "listen", "", "with --auto: serve /healthz and /status on this address (e.g. 127.0.0.1:9090)")
+		return cmd
+	})
+}
+
+// loadCluster checks out the source and loads the one cluster to act on.
+func loadCluster(ctx context.Context, a *app, src *sourceFlags, name string) (schema.Cluster, plan.Source, error) {
+	co, err := src.checkout(ctx)
+	if err != nil {
+		return schema.Cluster{}, plan.Source{}, err
+	}
+	res, err := schema.LoadDir(co.Dir)
+	if err != nil {
+		var ds schema.Diagnostics
+		if errors.As(err, &ds) {
+			renderDiagnostics(a.stderr, ds)
+			return schema.Cluster{}, plan.Source{}, exitCodeError{exitError}
+		}
+		return schema.Cluster{}, plan.Source{}, err
+	}
+	var c schema.Cluster
+	switch {
+	case name != "":
+		if c, err = res.Cluster(name); err != nil {
+			return schema.Cluster{}, plan.Source{}, err
+		}
+	case len(res.Clusters) == 1:
+		c = res.Clusters[0]
+	default:
+		names := make([]string, len(res.Clusters))
+		for i, x := range res.Clusters {
+			names[i] = x.Name
+		}
+		return schema.Cluster{}, plan.Source{}, fmt.Errorf("the specs define %d clusters (%s): choose one with --cluster", len(res.Clusters), strings.Join(names, ", "))
+	}
+	src2 := plan.Source{Repo: co.Repo, Ref: co.Ref, Commit: co.Commit, Path: co.Path, SpecDigest: res.Digest}
+	return c, src2, nil
+}
+
+// session is one connected pass: the providers and a fresh observation.
+type session struct {
+	cloud    providers.Cloud
+	swarm    providers.Swarm
+	observed plan.Observed
+}
+
+func newSession(ctx context.Context, a *app, c schema.Cluster, now time.Time) (*session, error) {
+	cloud, sw, err := connect(ctx, a, c)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := observeCluster(ctx, cloud, sw, c.Name, now)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cloud: cloud, swarm: sw, observed: obs}, nil
+}
+
+// runApply: plan, show, confirm, apply.
+func runApply(ctx context.Context, a *app, o *applyOptions) error {
+	v, err := newApplyView(a.stdout, o.format)
+	if err != nil {
+		return err
+	}
+	c, src, err := loadCluster(ctx, a, &o.src, o.cluster)
+	if err != nil {
+		return err
+	}
+	s, err := newSession(ctx, a, c, time.Now())
+	if err != nil {
+		return err
+	}
+	p, err := plan.Compute(c, s.observed, src)
+	if err != nil {
+		return err
+	}
+	if err := v.plan(p); err != nil {
+		return err
+	}
+	if len(p.Steps) == 0 || o.dryRun {
+		return nil
+	}
+	// Refuse early, before asking, when this endpoint cannot act.
+	if s.observed.Swarm.Active {
+		if err := apply.CheckLeader(ctx, s.swarm); err != nil {
+			return err
+		}
+	}
+	if !o.yes {
+		ok, err := confirm(a, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("apply cancelled: nothing was changed")
+		}
+	}
+	return execute(ctx, a, v, p, s)
+}
+
+// runApplyPlanFile executes a saved plan after checking it is not stale.
+func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string) error {
+	v, err := newApplyView(a.stdout, o.format)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("failed to read plan file: %w", err)
+	}
+	p, err := plan.UnmarshalPlan(b)
+	if err != nil {
+		return fmt.Errorf("failed to read plan file %s: %w", path, err)
+	}
+	if o.cluster != "" && o.cluster != p.Cluster {
+		return fmt.Errorf("plan file %s is for cluster %q, not %q", path, p.Cluster, o.cluster)
+	}
+	s, err := newSession(ctx, a, p.Desired, time.Now())
+	if err != nil {
+		return err
+	}
+	if fp := s.observed.Canonical().Fingerprint(); fp != p.Observation.Fingerprint {
+		return fmt.Errorf("plan is stale: cluster %s changed since the plan was made (observation %.12s, plan %.12s); nothing was changed: run plan again", p.Cluster, fp, p.Observation.Fingerprint)
+	}
+	if len(p.Steps) == 0 {
+		return v.plan(p)
+	}
+	return execute(ctx, a, v, p, s)
+}
+
+// execute runs the plan with progress to the view.
+func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
+	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := apply.Run(ctx, p, apply.Deps{
+		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),
+		Clock: apply.SystemClock{}, Hook: v, Logger: logger,
+	})
+	if res != nil {
+		if verr := v.summary(res); verr != nil && err == nil {
+			err = verr
+		}
+	}
+	return err
+}
+
+// confirm asks on a terminal; without one it refuses (use --yes).
+func confirm(a *app, p *plan.Plan) (bool, error) {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return false, errors.New("apply needs confirmation, but stdin is not a terminal: run with --yes, or apply a saved plan file")
+	}
+	fmt.Fprintf(a.stdout, "\nApply %d step(s) to cluster %s? Only 'yes' will be accepted: ", len(p.Steps), p.Cluster)
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, fmt.Errorf("failed to read confirmation: %w", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// observeCluster takes one observation of the cluster.
+func observeCluster(ctx context.Context, cloud providers.Cloud, sw providers.Swarm, cluster string, now time.Time) (plan.Observed, error) {
+	insts, err := cloud.Instances(ctx, cluster)
+	if err != nil {
+		return plan.Observed{}, fmt.Errorf("failed to list the instances of cluster %s: %w", cluster, err)
+	}
+	st, err := sw.Observe(ctx)
+	if err != nil {
+		return plan.Observed{}, fmt.Errorf("failed to observe the swarm: %w", err)
+	}
+	return plan.Observed{FormatVersion: plan.FormatVersion, Cluster: cluster, TakenAt: now.UTC(), Instances: insts, Swarm: st}, nil
+}
+
+// runApplyAuto is the daemon: a full pass at once, then one per
+// schedule.reconcile; only the process whose endpoint is the leader acts.
+func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
+	if o.format != "text" && o.format != "json" {
+		return fmt.Errorf("unknown --format %q: use text or json", o.format)
+	}
+	c, _, err := loadCluster(ctx, a, &o.src, o.cluster)
+	if err != nil {
+		return err
+	}
+	sched, err := schema.ParseCron(c.Schedule.Reconcile)
+	if err != nil {
+		return fmt.Errorf("schedule.reconcile of cluster %s: %w", c.Name, err)
+	}
+	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	if o.format == "json" {
+		logger = slog.New(slog.NewJSONHandler(a.stdout, nil))
+	}
+	var sess *session
+	var desired schema.Cluster
+	var src plan.Source
+	r := &apply.Reconciler{
+		Schedule: sched,
+		Clock:    apply.SystemClock{},
+		Logger:   logger,
+		Leader: func(ctx context.Context) (bool, error) {
+			// Each pass re-reads the spec (a merged change takes effect)
+			// and reconnects (leadership moves).
+			var err error
+			if desired, src, err = loadCluster(ctx, a, &o.src, c.Name); err != nil {
+				return false, err
+			}
+			cloud, sw, err := connect(ctx, a, desired)
+			if err != nil {
+				return false, err
+			}
+			sess = &session{cloud: cloud, swarm: sw}
+			if err := apply.CheckLeader(ctx, sw); err != nil {
+				return false, nil
+			}
+			return true, nil
+		},
+		Pass: func(ctx context.Context) (int, error) {
+			obs, err := observeCluster(ctx, sess.cloud, sess.swarm, desired.Name, time.Now())
+			if err != nil {
+				return 0, err
+			}
+			sess.observed = obs
+			p, err := plan.Compute(desired, obs, src)
+			if err != nil {
+				return 0, err
+			}
+			if len(p.Steps) == 0 {
+				return 0, nil
+			}
+			res, err := apply.Run(ctx, p, apply.Deps{
+				Cloud: sess.cloud, Swarm: sess.swarm, Dialer: dialerFor(sess.cloud),
+				Clock: apply.SystemClock{}, Logger: logger,
+			})
+			n := 0
+			if res != nil {
+				n = len(res.IDs(apply.StatusDone))
+			}
+			return n, err
+		},
+	}
+	if o.listen != "" {
+		stop, err := serveStatus(ctx, o.listen, r, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	logger.Info("reconciling", "cluster", c.Name, "schedule", c.Schedule.Reconcile)
+	return r.Run(ctx)
+}
