@@ -112,16 +112,14 @@ func New(opts Options) (*Lab, error) {
 		s.release()
 		return nil, fmt.Errorf("failed to create lab state directory: %w", err)
 	}
-	cloud, err := local.New(local.Config{StateDir: dir, Subnet: s.subnet(), PollInterval: 100 * time.Millisecond})
+	cloud, err := local.New(CloudConfig(dir, s.subnet()))
 	if err != nil {
 		os.RemoveAll(dir)
 		s.release()
 		return nil, err
 	}
 	l := &Lab{Cloud: cloud, Cluster: opts.Cluster, Subnet: s.subnet(), StateDir: dir, Heartbeat: opts.Heartbeat, slot: s}
-	traces.Lock()
-	traces.labs = append(traces.labs, trace{stateDir: dir, bridge: cloud.BridgeName(opts.Cluster)})
-	traces.Unlock()
+	track(dir, cloud.BridgeName(opts.Cluster))
 
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
@@ -192,15 +190,6 @@ func (l *Lab) Launch(ctx context.Context, group string, count int, userData []by
 		},
 		UserData: userData,
 	})
-	traces.Lock()
-	for i := range traces.labs {
-		if traces.labs[i].stateDir == l.StateDir {
-			for _, x := range in {
-				traces.labs[i].ids = append(traces.labs[i].ids, x.ID)
-			}
-		}
-	}
-	traces.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("failed to launch lab %s: %w", group, err)
 	}
@@ -321,12 +310,72 @@ func (l *Lab) Close() error {
 			errs = append(errs, l.Cloud.Terminate(ctx, l.Cluster, ids))
 		}
 		if e := errors.Join(errs...); e == nil {
-			errs = append(errs, os.RemoveAll(l.StateDir))
+			errs = append(errs, removeStateDir(l.StateDir))
 		}
 		errs = append(errs, l.slot.release())
 		err = errors.Join(errs...)
 	})
 	return err
+}
+
+// CloudConfig is the local provider configuration labs use: tasks prefer
+// images already on the node (no registry is reachable), fast polling.
+func CloudConfig(stateDir, subnet string) local.Config {
+	return local.Config{
+		StateDir: stateDir, Subnet: subnet, PollInterval: 100 * time.Millisecond,
+		DockerdEnv: []string{"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1"},
+	}
+}
+
+// Reserve gives a test that drives providers/local directly its own subnet
+// and state directory; both are released (and checked by CheckLeaks) when
+// the test ends. Call Reserve before creating the Cloud so that its cleanup
+// runs after the test's own (Terminate) cleanups.
+func Reserve(tb testing.TB, cluster string) (subnet, stateDir string) {
+	tb.Helper()
+	testenv.NeedLab(tb)
+	s, err := reserve()
+	if err != nil {
+		tb.Fatalf("lab: %v", err)
+	}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("sslab%d-", s.n))
+	if err != nil {
+		s.release()
+		tb.Fatalf("lab: %v", err)
+	}
+	c, err := local.New(CloudConfig(dir, s.subnet()))
+	if err != nil {
+		tb.Fatalf("lab: %v", err)
+	}
+	track(dir, c.BridgeName(cluster))
+	tb.Cleanup(func() {
+		if err := errors.Join(removeStateDir(dir), s.release()); err != nil {
+			tb.Errorf("lab: %v", err)
+		}
+	})
+	return s.subnet(), dir
+}
+
+func track(stateDir, bridge string) {
+	traces.Lock()
+	traces.labs = append(traces.labs, trace{stateDir: stateDir, bridge: bridge})
+	traces.Unlock()
+}
+
+// removeStateDir remembers the instance ids found in a state directory (for
+// the leak check) and removes it.
+func removeStateDir(dir string) error {
+	entries, _ := os.ReadDir(dir + "/instances")
+	traces.Lock()
+	for i := range traces.labs {
+		if traces.labs[i].stateDir == dir {
+			for _, e := range entries {
+				traces.labs[i].ids = append(traces.labs[i].ids, e.Name())
+			}
+		}
+	}
+	traces.Unlock()
+	return os.RemoveAll(dir)
 }
 
 // ManagersGroup is the group name of managers (as in the spec).

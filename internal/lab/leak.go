@@ -27,7 +27,13 @@ func CheckLeaks() error {
 		if exec.CommandContext(context.Background(), "iptables", "-w", "-C", "FORWARD", "-i", t.bridge, "-o", t.bridge, "-j", "ACCEPT").Run() == nil {
 			leaks = append(leaks, "FORWARD rule for "+t.bridge)
 		}
-		for _, id := range t.ids {
+		ids := t.ids
+		if entries, err := os.ReadDir(t.stateDir + "/instances"); err == nil {
+			for _, e := range entries {
+				ids = append(ids, e.Name())
+			}
+		}
+		for _, id := range ids {
 			if ns := local.NetnsName(id); exists("/var/run/netns/" + ns) {
 				leaks = append(leaks, "netns "+ns)
 			}

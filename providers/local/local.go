@@ -52,6 +52,9 @@ type Config struct {
 	Dockerd string
 	// DockerdArgs are extra dockerd flags for every machine.
 	DockerdArgs []string
+	// DockerdEnv are extra KEY=VALUE environment entries for every dockerd,
+	// e.g. DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 where no registry is reachable.
+	DockerdEnv []string
 	// Now returns the current time (LaunchedAt, TerminatedAt). Default time.Now.
 	Now func() time.Time
 	// PollInterval is how often start-up and shutdown are polled (default 200ms).

@@ -81,7 +81,7 @@ func (c *Cloud) startDockerd(r record) (int, <-chan struct{}, error) {
 	// the started process ends up being dockerd itself.
 	cmd := exec.Command(c.nsenter, args...)
 	cmd.Dir = "/"
-	cmd.Env = baseEnv()
+	cmd.Env = append(baseEnv(), c.cfg.DockerdEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
