@@ -60,7 +60,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for {
+	for ctx.Err() == nil {
 		r.once(ctx, log)
 		now := r.Clock.Now()
 		next := r.Schedule.Next(now)
@@ -73,6 +73,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.Clock.After(next.Sub(now)):
 		}
 	}
+	return nil
 }
 
 func (r *Reconciler) once(ctx context.Context, log *slog.Logger) {
