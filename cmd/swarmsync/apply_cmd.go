@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/schema"
@@ -120,7 +121,7 @@ func newSession(ctx context.Context, a *app, c schema.Cluster, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	obs, err := observeCluster(ctx, cloud, sw, c.Name, now)
+	obs, err := observe.Take(ctx, cloud, sw, c.Name, now)
 	if err != nil {
 		return nil, err
 	}
@@ -233,19 +234,6 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// observeCluster takes one observation of the cluster.
-func observeCluster(ctx context.Context, cloud providers.Cloud, sw providers.Swarm, cluster string, now time.Time) (plan.Observed, error) {
-	insts, err := cloud.Instances(ctx, cluster)
-	if err != nil {
-		return plan.Observed{}, fmt.Errorf("failed to list the instances of cluster %s: %w", cluster, err)
-	}
-	st, err := sw.Observe(ctx)
-	if err != nil {
-		return plan.Observed{}, fmt.Errorf("failed to observe the swarm: %w", err)
-	}
-	return plan.Observed{FormatVersion: plan.FormatVersion, Cluster: cluster, TakenAt: now.UTC(), Instances: insts, Swarm: st}, nil
-}
-
 // runApplyAuto is the daemon: a full pass at once, then one per
 // schedule.reconcile; only the process whose endpoint is the leader acts.
 func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
@@ -289,7 +277,7 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 			return true, nil
 		},
 		Pass: func(ctx context.Context) (int, error) {
-			obs, err := observeCluster(ctx, sess.cloud, sess.swarm, desired.Name, time.Now())
+			obs, err := observe.Take(ctx, sess.cloud, sess.swarm, desired.Name, time.Now())
 			if err != nil {
 				return 0, err
 			}
