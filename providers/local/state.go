@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,7 +84,8 @@ func (s store) writeRecord(r record) error {
 	return writeJSON(filepath.Join(s.instanceDir(r.ID), "instance.json"), r)
 }
 
-// records returns every instance record, sorted by launch time then id.
+// records returns every instance record in launch order: by launch time,
+// then address (a launch hands out addresses in order), then id.
 func (s store) records() ([]record, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, "instances"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -109,6 +111,11 @@ func (s store) records() ([]record, error) {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].LaunchedAt.Equal(out[j].LaunchedAt) {
 			return out[i].LaunchedAt.Before(out[j].LaunchedAt)
+		}
+		ai, _ := netip.ParseAddr(out[i].PrivateIP)
+		aj, _ := netip.ParseAddr(out[j].PrivateIP)
+		if c := ai.Compare(aj); c != 0 {
+			return c < 0
 		}
 		return out[i].ID < out[j].ID
 	})
