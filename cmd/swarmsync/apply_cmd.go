@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/observe"
@@ -229,9 +230,11 @@ func confirm(a *app, p *plan.Plan) (bool, error) {
 	return strings.TrimSpace(line) == "yes", nil
 }
 
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null).
 func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // runApplyAuto is the daemon: a full pass at once, then one per
