@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
@@ -31,6 +33,8 @@ type World struct {
 	Endpoint func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error)
 	// Dialer reaches the first manager after a bootstrap.
 	Dialer apply.SwarmDialer
+	// ImportImage puts the lab task image (lab/busybox) on the instances.
+	ImportImage func(ctx context.Context, insts ...providers.Instance) error
 }
 
 // NewLocalWorld returns a world of local machines with its own state
@@ -50,6 +54,17 @@ func NewLocalWorld(t *testing.T, name string, subnet int) *World {
 		t.Fatal(err)
 	}
 	spec := LabSpec(name, fmt.Sprintf("10.247.%d.0/24", subnet))
+	// A 1s dispatcher heartbeat: a terminated machine's node is Down in
+	// about 3s instead of 15s.
+	tmpl, err := apply.DefaultTemplate("local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.UserData = strings.Replace(tmpl, `docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`,
+		`docker swarm init --dispatcher-heartbeat 1s --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, 1)
+	if spec.UserData == tmpl {
+		t.Fatal("the default local template no longer has the expected init line")
+	}
 	w := &World{
 		Name:  "local",
 		Spec:  spec,
@@ -70,6 +85,7 @@ func NewLocalWorld(t *testing.T, name string, subnet int) *World {
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return docker.New(cloud.Endpoint(inst.ID))
 		},
+		ImportImage: (&lab.Lab{Cloud: cloud}).ImportImage,
 		Dialer: dialer(func(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
 			return docker.New(cloud.Endpoint(inst.ID))
 		}),

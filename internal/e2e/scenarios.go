@@ -1,0 +1,370 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/swarmsync/swarmsync/internal/lab"
+	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/schema"
+)
+
+// withCounts returns a copy of spec with the manager and general-worker
+// counts set.
+func withCounts(spec schema.Cluster, managers, workers int) schema.Cluster {
+	c := spec
+	c.Managers.Count = managers
+	c.Workers = map[string]schema.WorkerGroup{}
+	for n, g := range spec.Workers {
+		c.Workers[n] = g
+	}
+	g := c.Workers["general"]
+	g.Count = workers
+	c.Workers["general"] = g
+	return c
+}
+
+// Bootstrap creates the whole cluster (3 managers, 2 workers) from
+// nothing, checks its shape and that a second pass plans nothing.
+func Bootstrap(t *testing.T, w *World) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rec := &Recorder{}
+	spec := withCounts(w.Spec, 3, 2)
+	took := MustConverge(ctx, t, w, spec, rec)
+	CheckShape(ctx, t, w, spec)
+	assertNoTokenIn(ctx, t, w, rec.Text())
+	return took
+}
+
+// leaderClient is a Docker client on the current leader.
+func leaderClient(ctx context.Context, t *testing.T, w *World) *client.Client {
+	t.Helper()
+	sw, err := w.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, ok := sw.(*docker.Swarm)
+	if !ok {
+		t.Fatalf("the leader endpoint is a %T, want *docker.Swarm", sw)
+	}
+	return ds.Client()
+}
+
+// importImage puts lab/busybox on every live instance of the cluster.
+func importImage(ctx context.Context, t *testing.T, w *World, spec schema.Cluster) {
+	t.Helper()
+	insts, err := w.Cloud.Instances(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []providers.Instance
+	for _, in := range insts {
+		if in.State == providers.StateRunning {
+			live = append(live, in)
+		}
+	}
+	if err := w.ImportImage(ctx, live...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runningTasks maps node id -> number of running tasks of service.
+func runningTasks(ctx context.Context, cli *client.Client, service string) (map[string]int, error) {
+	tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+		filters.Arg("service", service), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, tk := range tasks {
+		if tk.Status.State == swarm.TaskStateRunning {
+			out[tk.NodeID]++
+		}
+	}
+	return out, nil
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// ScaleWorkers grows the workers 2 → 4 and shrinks them to 1 while a
+// service of 4 real tasks runs; before any worker's instance is terminated,
+// all 4 tasks must be running on other nodes.
+func ScaleWorkers(t *testing.T, w *World) (up time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	rec := &Recorder{}
+	spec := withCounts(w.Spec, 3, 2)
+	MustConverge(ctx, t, w, spec, rec)
+	importImage(ctx, t, w, spec)
+
+	cli := leaderClient(ctx, t, w)
+	replicas := uint64(4)
+	resp, err := cli.ServiceCreate(ctx, swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: "sleepers"},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{
+			Image: lab.Image, Command: []string{"sleep", "100000"},
+		}},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}, swarm.ServiceCreateOptions{})
+	if err != nil {
+		t.Fatalf("failed to create service: %v", err)
+	}
+	waitTasks := func(what string) map[string]int {
+		t.Helper()
+		var got map[string]int
+		err := lab.Poll(ctx, func() (bool, error) {
+			var err error
+			got, err = runningTasks(ctx, cli, resp.ID)
+			return err == nil && sum(got) == int(replicas), nil
+		})
+		if err != nil {
+			t.Fatalf("%s: tasks running per node %v, want %d in all: %v", what, got, replicas, err)
+		}
+		return got
+	}
+	waitTasks("before scaling")
+
+	up = MustConverge(ctx, t, w, withCounts(w.Spec, 3, 4), rec)
+	CheckShape(ctx, t, w, withCounts(w.Spec, 3, 4))
+	importImage(ctx, t, w, spec)
+
+	// Scale down to 1. Just before each terminate, the victim's node must
+	// run none of the service's tasks and all 4 must run elsewhere.
+	var mu sync.Mutex
+	var violations []string
+	terminated := 0
+	rec.OnStart = func(s plan.Step) {
+		if s.Action != plan.ActionTerminate || s.Group != "workers/general" {
+			return
+		}
+		got, err := runningTasks(ctx, cli, resp.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		terminated++
+		if err != nil {
+			violations = append(violations, fmt.Sprintf("before %s: %v", s.ID, err))
+			return
+		}
+		if got[s.Node] != 0 || sum(got) != int(replicas) {
+			violations = append(violations, fmt.Sprintf("before %s: running tasks per node %v (victim node %s)", s.ID, got, s.Node))
+		}
+	}
+	MustConverge(ctx, t, w, withCounts(w.Spec, 3, 1), rec)
+	rec.OnStart = nil
+	CheckShape(ctx, t, w, withCounts(w.Spec, 3, 1))
+	if terminated != 3 {
+		t.Errorf("%d worker terminations seen, want 3", terminated)
+	}
+	for _, v := range violations {
+		t.Errorf("a drained worker's tasks were not running elsewhere: %s", v)
+	}
+	final := waitTasks("after scaling down")
+	if len(final) != 1 {
+		t.Errorf("tasks run on %d nodes, want all on the last worker: %v", len(final), final)
+	}
+	assertNoTokenIn(ctx, t, w, rec.Text())
+	return up
+}
+
+// quorumWatcher samples the swarm through every manager's endpoint and
+// records moments without a reachable leader or below quorum.
+type quorumWatcher struct {
+	w       *World
+	spec    schema.Cluster
+	mu      sync.Mutex
+	samples int
+	bad     []string
+}
+
+func (q *quorumWatcher) sample(ctx context.Context) {
+	insts, err := q.w.Cloud.Instances(ctx, q.spec.Name)
+	if err != nil {
+		return
+	}
+	// Ask every running manager who leads; any one answer that names a
+	// leader with a quorum of reachable managers is a good sample.
+	var reasons []string
+	for _, in := range insts {
+		if in.Group != schema.ManagersGroup || in.State != providers.StateRunning {
+			continue
+		}
+		ep, err := q.w.Endpoint(ctx, in)
+		if err != nil {
+			continue
+		}
+		st, err := ep.Observe(ctx)
+		ep.Close()
+		if err != nil || !st.Active {
+			continue
+		}
+		members, reachable, leader := 0, 0, false
+		for _, n := range st.Nodes {
+			if n.Role != providers.RoleManager {
+				continue
+			}
+			members++
+			if n.Reachability == providers.Reachable {
+				reachable++
+			}
+			leader = leader || n.Leader
+		}
+		if leader && reachable >= members/2+1 {
+			q.mu.Lock()
+			q.samples++
+			q.mu.Unlock()
+			return
+		}
+		reasons = append(reasons, fmt.Sprintf("%s: leader=%v reachable %d of %d", in.ID, leader, reachable, members))
+	}
+	if len(reasons) == 0 {
+		return // no manager answered (one is being replaced): not a verdict
+	}
+	q.mu.Lock()
+	q.samples++
+	q.bad = append(q.bad, fmt.Sprintf("%s %v", time.Now().Format("15:04:05.000"), reasons))
+	q.mu.Unlock()
+}
+
+func (q *quorumWatcher) run(ctx context.Context) {
+	tk := time.NewTicker(300 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		q.sample(sctx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+// ScaleManagers grows the managers 3 → 5 → 3, then replaces all of them
+// after a config change (rolling), while a watcher checks that a leader
+// with a quorum of reachable managers exists throughout. It returns the
+// mean time per replaced manager.
+func ScaleManagers(t *testing.T, w *World) (perReplacement time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rec := &Recorder{}
+	spec := withCounts(w.Spec, 3, 0)
+	MustConverge(ctx, t, w, spec, rec)
+
+	q := &quorumWatcher{w: w, spec: spec}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { q.run(wctx) })
+
+	MustConverge(ctx, t, w, withCounts(w.Spec, 5, 0), rec)
+	CheckShape(ctx, t, w, withCounts(w.Spec, 5, 0))
+	MustConverge(ctx, t, w, spec, rec)
+	CheckShape(ctx, t, w, spec)
+
+	before, err := w.Cloud.Instances(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := spec
+	changed.Managers.Instance.Type = "bigger"
+	took := MustConverge(ctx, t, w, changed, rec)
+	CheckShape(ctx, t, w, changed)
+	stop()
+	wg.Wait()
+
+	after, err := w.Cloud.Instances(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldLive []string
+	for _, b := range before {
+		if !b.State.Live() {
+			continue
+		}
+		for _, a := range after {
+			if a.ID == b.ID && a.State.Live() {
+				oldLive = append(oldLive, a.ID)
+			}
+		}
+	}
+	if len(oldLive) != 0 {
+		t.Errorf("managers with the old config still live after the rolling replacement: %v", oldLive)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t.Logf("quorum watcher: %d samples, %d without a leader and quorum", q.samples, len(q.bad))
+	if q.samples < 10 {
+		t.Errorf("the watcher took only %d samples", q.samples)
+	}
+	for _, b := range q.bad {
+		t.Errorf("no leader with quorum at %s", b)
+	}
+	assertNoTokenIn(ctx, t, w, rec.Text())
+	return took / 3
+}
+
+// CrashSafety interrupts a scale-up and a scale-down at the given step
+// index, then runs again: the cluster converges with no duplicate and no
+// orphaned instance or node.
+func CrashSafety(t *testing.T, w *World, upAt, downAt int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	rec := &Recorder{}
+	MustConverge(ctx, t, w, withCounts(w.Spec, 3, 1), rec)
+
+	interrupt := func(spec schema.Cluster, at int) {
+		t.Helper()
+		actx, acancel := context.WithCancel(ctx)
+		defer acancel()
+		n := 0
+		var stoppedAt string
+		rec.OnStart = func(s plan.Step) {
+			if n == at {
+				stoppedAt = s.ID
+				acancel()
+			}
+			n++
+		}
+		_, res, err := Converge(actx, t, w, spec, rec)
+		rec.OnStart = nil
+		if err == nil {
+			t.Fatalf("the interrupted apply succeeded (interrupt at step %d of %d)", at, n)
+		}
+		t.Logf("interrupted at %s: done %v, failed %v", stoppedAt, res.IDs("done"), res.IDs("failed"))
+		MustConverge(ctx, t, w, spec, rec)
+		CheckShape(ctx, t, w, spec)
+	}
+	interrupt(withCounts(w.Spec, 3, 3), upAt)
+	interrupt(withCounts(w.Spec, 3, 1), downAt)
+	assertNoTokenIn(ctx, t, w, rec.Text())
+}
+
+// assertNoTokenIn fails when a join token (current, or shaped like one)
+// appears in text.
+func assertNoTokenIn(ctx context.Context, t *testing.T, w *World, text string) {
+	t.Helper()
+	sw, err := w.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text == "" {
+		t.Error("nothing was recorded to scan")
+	}
+	assertNoToken(t, sw, text)
+}
