@@ -582,16 +582,18 @@ func target(s Step, m *member) (Step, string) {
 }
 
 // drainFirst plans drain → await-drained for a Ready node that is not
-// drained yet; it returns the last step id (after when nothing is needed).
+// drained yet; it returns what the next step depends on (after when nothing
+// is needed).
 func (b *builder) drainFirst(m *member, why string, batch int, after []string) []string {
 	if !m.ready() {
 		return after
 	}
-	if m.node == nil || m.node.Availability != providers.AvailabilityDrain {
-		s, t := target(Step{Action: ActionDrain, Availability: providers.AvailabilityDrain, Reason: why + ": move its tasks elsewhere first", DependsOn: after, Batch: batch}, m)
-		after = deps(b.add(s, t))
+	if m.node != nil && m.node.Availability == providers.AvailabilityDrain {
+		return after // drained already (managers run no tasks by default)
 	}
-	s, t := target(Step{Action: ActionAwaitDrained, Reason: "wait until its tasks run elsewhere (bounded by update.drainTimeout)", DependsOn: after, Batch: batch}, m)
+	s, t := target(Step{Action: ActionDrain, Availability: providers.AvailabilityDrain, Reason: why + ": move its tasks elsewhere first", DependsOn: after, Batch: batch}, m)
+	after = deps(b.add(s, t))
+	s, t = target(Step{Action: ActionAwaitDrained, Reason: "wait until its tasks run elsewhere (bounded by update.drainTimeout)", DependsOn: after, Batch: batch}, m)
 	return deps(b.add(s, t))
 }
 

@@ -619,7 +619,7 @@ func checkRefusal(t *testing.T, err error) {
 // limit, unowned instances are untouched, and re-planning converges to the
 // spec.
 func TestPlanProperties(t *testing.T) {
-	const cases = 12000
+	const cases = 10000
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	stats := map[string]int{}
 	for i := range cases {
