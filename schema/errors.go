@@ -45,7 +45,7 @@ func (u *unit) posOf(sels []cue.Selector, l *loader) Pos {
 func (u *unit) ancestorPos(sels []cue.Selector, l *loader) (Pos, int) {
 	for i := len(sels); i >= 0; i-- {
 		if i == u.inCluster && i > 0 {
-			if p, ok := u.declared[sels[i-1].Unquoted()]; ok {
+			if p, ok := u.declared[label(sels[i-1])]; ok {
 				return p, i
 			}
 		}
@@ -60,14 +60,15 @@ func (u *unit) ancestorPos(sels []cue.Selector, l *loader) (Pos, int) {
 	return Pos{File: u.file}, -1
 }
 
-// selectors turns an error path into selectors.
-func selectors(path []string) []cue.Selector {
+// selectors turns an error path into selectors: an element is a list
+// index only where the value at that point is a list.
+func (u *unit) selectors(path []string) []cue.Selector {
 	sels := make([]cue.Selector, 0, len(path))
 	for _, s := range path {
 		switch {
 		case strings.HasPrefix(s, "#"):
 			sels = append(sels, cue.Def(s))
-		case isIndex(s):
+		case isIndex(s) && u.value.LookupPath(cue.MakePath(sels...)).IncompleteKind() == cue.ListKind:
 			n, _ := strconv.Atoi(s)
 			sels = append(sels, cue.Index(n))
 		default:
@@ -75,6 +76,15 @@ func selectors(path []string) []cue.Selector {
 		}
 	}
 	return sels
+}
+
+// label is a selector as text: the unquoted name of a field, or the index
+// or definition name.
+func label(s cue.Selector) string {
+	if s.LabelType() == cue.StringLabel {
+		return s.Unquoted()
+	}
+	return s.String()
 }
 
 func isIndex(s string) bool {
@@ -112,7 +122,7 @@ func (l *loader) addErrors(u *unit, errs []cueerrors.Error) {
 		if len(raw) >= u.strip {
 			raw = raw[u.strip:]
 		}
-		sels := selectors(raw)
+		sels := u.selectors(raw)
 		key := cue.MakePath(sels...).String()
 		if !u.packagePhase && u.isCovered(sels) {
 			continue // already reported by the package itself
@@ -152,7 +162,7 @@ func (l *loader) groupDiagnostic(u *unit, key string, g *errGroup) Diagnostic {
 	case has(msgNotAllowed):
 		name := ""
 		if n := len(g.sels); n > 0 {
-			name = g.sels[n-1].Unquoted()
+			name = label(g.sels[n-1])
 		}
 		d.Summary = fmt.Sprintf("unknown field %q", name)
 		allowed := l.fieldsAt(u, g.sels[:max(len(g.sels)-1, 0)])
@@ -224,7 +234,7 @@ func (l *loader) fieldsAt(u *unit, sels []cue.Selector) []string {
 		return nil
 	}
 	for it.Next() {
-		names = append(names, it.Selector().Unquoted())
+		names = append(names, label(it.Selector()))
 	}
 	return names
 }
@@ -237,7 +247,7 @@ func schemaChild(v cue.Value, s cue.Selector) cue.Value {
 	}
 	if it, err := v.Fields(cue.Optional(true)); err == nil {
 		for it.Next() {
-			if it.Selector().Unquoted() == s.Unquoted() {
+			if label(it.Selector()) == label(s) {
 				return it.Value()
 			}
 		}

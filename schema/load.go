@@ -307,7 +307,7 @@ func (l *loader) loadCUE(files []File) {
 	}
 	for it.Next() {
 		sel := it.Selector()
-		if sel.Unquoted() == "clusters" {
+		if label(sel) == "clusters" {
 			continue
 		}
 		d := Diagnostic{
@@ -316,7 +316,7 @@ func (l *loader) loadCUE(files []File) {
 			Summary: "field not allowed at the top level",
 			Detail:  "a CUE spec declares its clusters under clusters: NAME: {...}; use _hidden fields or #Definitions for helpers",
 		}
-		if s := suggest(sel.Unquoted(), []string{"clusters"}); s != "" {
+		if s := suggest(label(sel), []string{"clusters"}); s != "" {
 			d.Detail = fmt.Sprintf("did you mean %s?", s)
 		}
 		l.diags = append(l.diags, d)
@@ -350,7 +350,7 @@ func (l *loader) cluster(u *unit, v cue.Value, prefix []cue.Selector, pos Pos) {
 	}
 	var errs []cueerrors.Error
 	for _, e := range validateAll(v, 3) {
-		sels := selectors(e.Path()[min(u.strip, len(e.Path())):])
+		sels := u.selectors(e.Path()[min(u.strip, len(e.Path())):])
 		if len(sels) < len(prefix) || c.isCovered(sels) {
 			continue // outside this cluster, or already reported
 		}

@@ -77,7 +77,7 @@ func (c *check) groups() []group {
 		return gs
 	}
 	for it.Next() {
-		gs = append(gs, group{rel: []cue.Selector{cue.Str("workers"), it.Selector()}, name: WorkerGroupName(it.Selector().Unquoted())})
+		gs = append(gs, group{rel: []cue.Selector{cue.Str("workers"), it.Selector()}, name: WorkerGroupName(label(it.Selector()))})
 	}
 	return gs
 }
@@ -85,7 +85,7 @@ func (c *check) groups() []group {
 func (c *check) rules() {
 	groups := c.groups()
 	for _, g := range groups[1:] {
-		if n := g.rel[1].Unquoted(); !dnsLabel.MatchString(n) {
+		if n := label(g.rel[1]); !dnsLabel.MatchString(n) {
 			c.report(g.rel, fmt.Sprintf("invalid worker group name %q", n), "expected "+dnsLabelExpect)
 		}
 	}
@@ -106,7 +106,7 @@ func (c *check) labels(g group) {
 		return
 	}
 	for it.Next() {
-		k := it.Selector().Unquoted()
+		k := label(it.Selector())
 		if strings.HasPrefix(k, "swarmsync.") {
 			c.report(append(append([]cue.Selector{}, g.rel...), cue.Str("labels"), it.Selector()),
 				fmt.Sprintf("label %q uses the reserved prefix swarmsync.", k),
