@@ -44,6 +44,7 @@ type Lab struct {
 
 	slot      slot
 	closeOnce sync.Once
+	mu        sync.Mutex
 	swarms    []*docker.Swarm
 }
 
@@ -196,10 +197,12 @@ func (l *Lab) Launch(ctx context.Context, group string, count int, userData []by
 	return in, nil
 }
 
-// InitScript is user data that makes a machine the first manager.
+// InitScript is user data that makes a machine the first manager. Its
+// output (which would print the worker join command) is discarded.
 func InitScript(heartbeat time.Duration) []byte {
 	return []byte(fmt.Sprintf(`set -e
-docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP" --listen-addr "$SWARMSYNC_PRIVATE_IP:2377" --dispatcher-heartbeat %s
+docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP" --listen-addr "$SWARMSYNC_PRIVATE_IP:2377" --dispatcher-heartbeat %s >/dev/null
+echo "swarm initialised"
 `, heartbeat))
 }
 
@@ -217,7 +220,9 @@ func (l *Lab) Swarm(id string, opt ...docker.Option) (*docker.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
 	l.swarms = append(l.swarms, s)
+	l.mu.Unlock()
 	return s, nil
 }
 
@@ -231,7 +236,9 @@ func (l *Lab) Leader(ctx context.Context) (*docker.Swarm, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
 	l.swarms = append(l.swarms, s)
+	l.mu.Unlock()
 	return s, nil
 }
 
@@ -292,9 +299,11 @@ func (l *Lab) ImportImage(ctx context.Context, ins ...providers.Instance) error 
 func (l *Lab) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
+		l.mu.Lock()
 		for _, s := range l.swarms {
 			s.Close()
 		}
+		l.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		var errs []error

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/local"
 )
 
 func TestMain(m *testing.M) {
@@ -42,5 +44,34 @@ func TestLabUp(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("nodes by instance = %v, want %v", got, want)
+	}
+}
+
+// TestCheckLeaksSeesLiveMachines shows the leak check can fail: while a
+// machine runs, its namespace, veth, bridge, rule, processes and directory
+// are all reported; after Terminate and cleanup, none is.
+func TestCheckLeaksSeesLiveMachines(t *testing.T) {
+	subnet, dir := lab.Reserve(t, "leaky")
+	c, err := local.New(lab.CloudConfig(dir, subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ins, err := c.Launch(ctx, providers.LaunchRequest{Cluster: "leaky", Group: "managers", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = lab.CheckLeaks()
+	for _, want := range []string{"bridge " + c.BridgeName("leaky"), "FORWARD rule", "netns " + local.NetnsName(ins[0].ID), "veth " + local.VethName(ins[0].ID), "process ", "state directory " + dir} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckLeaks with a live machine = %v; want it to report %q", err, want)
+		}
+	}
+	if err := c.Terminate(ctx, "leaky", []string{ins[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	err = lab.CheckLeaks()
+	if err == nil || strings.Contains(err.Error(), "netns") || strings.Contains(err.Error(), "bridge") || !strings.Contains(err.Error(), "state directory") {
+		t.Errorf("CheckLeaks after Terminate = %v; want only the state directory (removed at cleanup)", err)
 	}
 }

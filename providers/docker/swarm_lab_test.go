@@ -212,6 +212,15 @@ func TestSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("client from the standard environment", func(t *testing.T) {
+		t.Setenv("DOCKER_HOST", three.Cloud.Endpoint(three.Managers[0].ID))
+		sw := must(docker.New(""))(t)
+		defer sw.Close()
+		if ok, err := sw.IsLeader(ctx); !ok || err != nil {
+			t.Errorf("IsLeader via DOCKER_HOST = %v, %v; want the single manager to lead", ok, err)
+		}
+	})
+
 	t.Run("observe costs a constant number of calls", func(t *testing.T) {
 		calls5, nodes5 := observeCalls(t, five)
 		calls3, nodes3 := observeCalls(t, three)
