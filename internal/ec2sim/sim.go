@@ -192,6 +192,9 @@ func (s *Server) Close() error {
 	return err
 }
 
+// WaitBooter waits until every Booter call started so far has returned.
+func (s *Server) WaitBooter() { s.wg.Wait() }
+
 // AddFault installs a fault hook; hooks are asked in order.
 func (s *Server) AddFault(f Fault) {
 	s.mu.Lock()

@@ -344,10 +344,7 @@ func TestBooterHook(t *testing.T) {
 		t.Errorf("while booting (-want +got):\n%s", diff)
 	}
 	close(b.release)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Instances()[0].State != StateRunning && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	s.WaitBooter()
 	got := s.Instances()[0]
 	if got.State != StateRunning || got.PrivateIP != "10.99.0.5" {
 		t.Errorf("after boot: state %s, IP %s; want running at 10.99.0.5", got.State, got.PrivateIP)
@@ -360,7 +357,7 @@ func TestBooterHook(t *testing.T) {
 	if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
-	s.Close() // waits for Stop
+	s.WaitBooter()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if diff := cmp.Diff([]string{id}, b.stopped); diff != "" {
