@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,63 +95,77 @@ func marshalIndent(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// fingerprintInstance is what planning reads from an instance.
-type fingerprintInstance struct {
-	ID         string                  `json:"id"`
-	Cluster    string                  `json:"cluster"`
-	Group      string                  `json:"group"`
-	Config     string                  `json:"config"`
-	State      providers.InstanceState `json:"state"`
-	PrivateIP  string                  `json:"private_ip"`
-	Zone       string                  `json:"zone"`
-	LaunchedAt time.Time               `json:"launched_at"` // joinTimeout and victim age
-}
-
-// fingerprintNode is what planning reads from a node. Version, hostname
-// and creation time do not drive planning and are left out.
-type fingerprintNode struct {
-	ID           string                 `json:"id"`
-	Role         providers.Role         `json:"role"`
-	Availability providers.Availability `json:"availability"`
-	State        providers.NodeState    `json:"state"`
-	Addr         string                 `json:"addr"`
-	ManagerAddr  string                 `json:"manager_addr"`
-	Reachability providers.Reachability `json:"reachability"`
-	Leader       bool                   `json:"leader"`
-	Instance     string                 `json:"instance"`
-	Labels       map[string]string      `json:"labels"`
-}
-
 // Fingerprint is the sha256 (hex) of everything in o that planning depends
-// on, in canonical order. It leaves out TakenAt, node versions, hostnames
-// and tags other than the ones planning reads, so two observations of an
-// unchanged cluster have the same fingerprint. apply compares it to refuse
-// a stale plan.
-func (o Observed) Fingerprint() string {
-	c := o.Canonical()
-	conv := func(in []providers.Instance) []fingerprintInstance {
-		out := make([]fingerprintInstance, len(in))
-		for i, x := range in {
-			out[i] = fingerprintInstance{x.ID, x.Cluster, x.Group, x.Config, x.State, x.PrivateIP, x.Zone, x.LaunchedAt.UTC()}
+// on, in canonical order: per instance its id, cluster, group, config tag,
+// state, private IP, zone and launch time (joinTimeout and victim age); per
+// node its id, role, availability, state, addresses, reachability,
+// leadership, instance engine label and spec labels (sorted); the unowned
+// instances likewise. It leaves out TakenAt, node versions, hostnames,
+// creation times and other tags, so two observations of an unchanged
+// cluster have the same fingerprint. apply compares it to refuse a stale
+// plan.
+func (o Observed) Fingerprint() string { return fingerprint(o.Canonical()) }
+
+// fingerprint hashes an observation already in canonical order. Every field
+// is written length-prefixed, so no two observations share an encoding.
+func fingerprint(c Observed) string {
+	h := sha256.New()
+	var buf []byte
+	str := func(s string) {
+		buf = strconv.AppendInt(buf, int64(len(s)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, s...)
+	}
+	flush := func() {
+		h.Write(buf)
+		buf = buf[:0]
+	}
+	str("swarmsync-observation-v1")
+	str(c.Cluster)
+	str(strconv.FormatBool(c.Swarm.Active))
+	insts := func(tag string, in []providers.Instance) {
+		str(tag)
+		str(strconv.Itoa(len(in)))
+		for _, x := range in {
+			str(x.ID)
+			str(x.Cluster)
+			str(x.Group)
+			str(x.Config)
+			str(string(x.State))
+			str(x.PrivateIP)
+			str(x.Zone)
+			buf = x.LaunchedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, ';')
+			flush()
 		}
-		return out
 	}
-	nodes := make([]fingerprintNode, len(c.Swarm.Nodes))
-	for i, n := range c.Swarm.Nodes {
-		nodes[i] = fingerprintNode{n.ID, n.Role, n.Availability, n.State, n.Addr, n.ManagerAddr, n.Reachability, n.Leader, n.InstanceID(), n.Labels}
+	insts("instances", c.Instances)
+	insts("unowned", c.Unowned)
+	str("nodes")
+	str(strconv.Itoa(len(c.Swarm.Nodes)))
+	var keys []string
+	for _, n := range c.Swarm.Nodes {
+		str(n.ID)
+		str(string(n.Role))
+		str(string(n.Availability))
+		str(string(n.State))
+		str(n.Addr)
+		str(n.ManagerAddr)
+		str(string(n.Reachability))
+		str(strconv.FormatBool(n.Leader))
+		str(n.InstanceID())
+		keys = keys[:0]
+		for k := range n.Labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		str(strconv.Itoa(len(keys)))
+		for _, k := range keys {
+			str(k)
+			str(n.Labels[k])
+		}
+		flush()
 	}
-	b, err := json.Marshal(struct {
-		Version   int                   `json:"v"`
-		Cluster   string                `json:"cluster"`
-		Active    bool                  `json:"active"`
-		Instances []fingerprintInstance `json:"instances"`
-		Unowned   []fingerprintInstance `json:"unowned"`
-		Nodes     []fingerprintNode     `json:"nodes"`
-	}{FormatVersion, c.Cluster, c.Swarm.Active, conv(c.Instances), conv(c.Unowned), nodes})
-	if err != nil {
-		// Only plain strings, bools, times and string maps: cannot fail.
-		panic(fmt.Sprintf("failed to encode fingerprint: %v", err))
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	flush()
+	return hex.EncodeToString(h.Sum(nil))
 }

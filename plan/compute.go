@@ -127,7 +127,7 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 		Source:        src,
 		Desired:       desired,
 		Observation: ObservationSummary{
-			Fingerprint: obs.Fingerprint(),
+			Fingerprint: fingerprint(obs),
 			Instances:   len(obs.Instances),
 			Nodes:       len(obs.Swarm.Nodes),
 			Managers:    b.c.raftMembers,
@@ -173,6 +173,9 @@ type builder struct {
 	healDeferred     int
 	replaceDeferred  int
 
+	digests map[string]string // ConfigDigest per group
+	wants   map[string]wantedState
+
 	launchSeq     map[string]int
 	joins         []string // await-join step ids
 	workerJoined  bool
@@ -182,7 +185,7 @@ type builder struct {
 
 func newBuilder(d schema.Cluster, o Observed) *builder {
 	b := &builder{d: d, o: o, now: o.TakenAt, ids: map[string]bool{}, child: map[string]bool{},
-		launchSeq: map[string]int{}, batch: map[string]int{}}
+		launchSeq: map[string]int{}, batch: map[string]int{}, digests: map[string]string{}, wants: map[string]wantedState{}}
 	b.classify()
 	return b
 }
@@ -305,7 +308,7 @@ func (b *builder) classify() {
 		}
 		g := group(in.Group)
 		m := &member{inst: in, group: in.Group}
-		if want := ConfigDigest(b.d, in.Group); want != "" && in.Config != want {
+		if want := b.digest(in.Group); want != "" && in.Config != want {
 			m.outdated = true
 		}
 		if ni := nodeOf[i]; ni >= 0 {
@@ -338,6 +341,35 @@ func (b *builder) desiredCount(group string) (int, bool) {
 	}
 	g, ok := workerGroup(b.d, group)
 	return g.Count, ok
+}
+
+// digest is ConfigDigest, computed once per group.
+func (b *builder) digest(group string) string {
+	d, ok := b.digests[group]
+	if !ok {
+		d = ConfigDigest(b.d, group)
+		b.digests[group] = d
+	}
+	return d
+}
+
+// wantedState is what the spec wants on a group's nodes.
+type wantedState struct {
+	labels map[string]string
+	keys   []string // sorted keys of labels
+	avail  providers.Availability
+}
+
+// want returns wanted(group), computed once per group. Callers must not
+// modify the labels.
+func (b *builder) want(group string) wantedState {
+	w, ok := b.wants[group]
+	if !ok {
+		w.labels, w.avail = b.wanted(group)
+		w.keys = slices.Sorted(maps.Keys(w.labels))
+		b.wants[group] = w
+	}
+	return w
 }
 
 // wanted returns the labels and availability the spec wants on group's nodes.
@@ -521,7 +553,7 @@ func (b *builder) launch(group string, count int, init bool, reason string, batc
 		role = providers.RoleManager
 	}
 	launch := b.add(Step{Action: ActionLaunch, Group: group, Count: count, Role: role, Init: init,
-		Config: ConfigDigest(b.d, group), Reason: reason, DependsOn: after, Batch: batch}, n)
+		Config: b.digest(group), Reason: reason, DependsOn: after, Batch: batch}, n)
 	what := "the new node"
 	if count > 1 {
 		what = fmt.Sprintf("the %d new nodes", count)
@@ -661,9 +693,10 @@ func (b *builder) labelDrift(m *member, after string) {
 	if m.node == nil || m.node.State != providers.NodeReady {
 		return
 	}
-	labels, avail := b.wanted(m.group)
+	w := b.want(m.group)
+	labels, avail := w.labels, w.avail
 	var diff []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
+	for _, k := range w.keys {
 		if v, ok := m.node.Labels[k]; !ok || v != labels[k] {
 			diff = append(diff, k+"="+labels[k])
 		}
@@ -674,7 +707,7 @@ func (b *builder) labelDrift(m *member, after string) {
 	if len(diff) == 0 {
 		return
 	}
-	s, t := target(Step{Action: ActionLabel, Labels: labels, Availability: avail, DependsOn: deps(after),
+	s, t := target(Step{Action: ActionLabel, Labels: maps.Clone(labels), Availability: avail, DependsOn: deps(after),
 		Reason: "labels or availability drifted from the spec: " + strings.Join(diff, ", ")}, m)
 	b.add(s, t)
 }
@@ -742,7 +775,7 @@ func (b *builder) managers() string {
 	// Scale down: never the leader (at least one manager stays).
 	if excess := len(kept) - want; excess > 0 {
 		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.node != nil && m.node.ID == b.leader })
-		for _, m := range pickVictims(cands, excess) {
+		for _, m := range pickVictims(cands, excess, kept) {
 			if !b.takeHeal() {
 				continue
 			}
@@ -765,7 +798,7 @@ func (b *builder) managers() string {
 		}
 	}
 	replaced := map[*member]bool{}
-	for _, m := range pickVictims(outdated, len(outdated)) {
+	for _, m := range pickVictims(outdated, len(outdated), kept) {
 		if !b.takeReplace() {
 			continue
 		}
@@ -834,7 +867,7 @@ func (b *builder) workers(name string) {
 	}
 	kept := slices.Clone(g.kept)
 	if excess := len(kept) - want; excess > 0 {
-		for _, m := range pickVictims(kept, excess) {
+		for _, m := range pickVictims(kept, excess, nil) {
 			if !b.takeHeal() {
 				continue
 			}
@@ -854,7 +887,7 @@ func (b *builder) workers(name string) {
 			outdated = append(outdated, m)
 		}
 	}
-	victims := pickVictims(outdated, len(outdated))
+	victims := pickVictims(outdated, len(outdated), kept)
 	var allowed []*member
 	for _, m := range victims {
 		if b.takeReplace() {

@@ -29,12 +29,20 @@ func victimClass(m *member) int {
 //     spread across zones; ties go to the zone name that sorts first;
 //  4. then the oldest (launch time), then the smallest id.
 //
-// It runs in O(n log n + picks·zones).
-func pickVictims(ms []*member, n int) []*member {
+// Zones are counted over group (all members of the group, the candidates
+// among them); nil means the candidates are the whole group. It runs in
+// O(n log n + picks·zones).
+func pickVictims(ms []*member, n int, group []*member) []*member {
 	if n <= 0 {
 		return nil
 	}
 	zoneCount := map[string]int{}
+	if group == nil {
+		group = ms
+	}
+	for _, m := range group {
+		zoneCount[m.zone()]++
+	}
 	type queue struct{ ms []*member }
 	var classes [3]map[string]*queue
 	for i := range classes {
@@ -42,7 +50,6 @@ func pickVictims(ms []*member, n int) []*member {
 	}
 	for _, m := range ms {
 		z := m.zone()
-		zoneCount[z]++
 		q := classes[victimClass(m)][z]
 		if q == nil {
 			q = &queue{}
