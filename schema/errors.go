@@ -68,7 +68,7 @@ func (u *unit) selectors(path []string) []cue.Selector {
 		switch {
 		case strings.HasPrefix(s, "#"):
 			sels = append(sels, cue.Def(s))
-		case isIndex(s) && u.value.LookupPath(cue.MakePath(sels...)).IncompleteKind() == cue.ListKind:
+		case isIndex(s) && u.isList(sels):
 			n, _ := strconv.Atoi(s)
 			sels = append(sels, cue.Index(n))
 		default:
@@ -176,20 +176,10 @@ func (l *loader) groupDiagnostic(u *unit, key string, g *errGroup) Diagnostic {
 		if expect != "" {
 			d.Detail = "expected " + expect
 		}
-	case dataVal.Exists() && dataVal.Err() != nil:
+	case dataVal.Exists() && dataVal.Err() != nil && len(l.specPositions(u, g)) > 1 && !(expect != "" && has("errors in empty disjunction")):
 		// The spec contradicts itself: say so and where.
 		d.Summary = bestMessage(g.msgs)
-		var at []string
-		for _, p := range g.positions {
-			if p.IsValid() && p.Filename() != schemaFile && p.Filename() != "" {
-				if s := l.filePos(p, u.file).String(); !slices.Contains(at, s) {
-					at = append(at, s)
-				}
-			}
-		}
-		if len(at) > 1 {
-			d.Detail = "values set at " + strings.Join(at, " and ")
-		}
+		d.Detail = "values set at " + strings.Join(l.specPositions(u, g), " and ")
 	case expect != "":
 		d.Summary = "invalid value"
 		if v := u.data.LookupPath(cue.MakePath(g.sels...)); u.data.Exists() && v.Exists() && v.Err() == nil {
@@ -342,4 +332,28 @@ func (u *unit) isCovered(sels []cue.Selector) bool {
 		}
 	}
 	return false
+}
+
+// isList reports whether the field at sels is a list in the spec or in the
+// unified value.
+func (u *unit) isList(sels []cue.Selector) bool {
+	p := cue.MakePath(sels...)
+	if u.data.Exists() && u.data.LookupPath(p).IncompleteKind() == cue.ListKind {
+		return true
+	}
+	return u.value.Exists() && u.value.LookupPath(p).IncompleteKind() == cue.ListKind
+}
+
+// specPositions lists the distinct positions in spec files that a group of
+// errors names.
+func (l *loader) specPositions(u *unit, g *errGroup) []string {
+	var at []string
+	for _, p := range g.positions {
+		if p.IsValid() && p.Filename() != schemaFile && p.Filename() != "" {
+			if s := l.filePos(p, u.file).String(); !slices.Contains(at, s) {
+				at = append(at, s)
+			}
+		}
+	}
+	return at
 }

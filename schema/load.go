@@ -248,38 +248,33 @@ func (l *loader) yamlDocument(file string, expr ast.Expr) {
 
 func (l *loader) loadCUE(files []File) {
 	inst := build.NewContext().NewInstance(".", nil)
-	parsed := 0
 	declared := map[string]Pos{}
+	broken := false
 	for _, f := range files {
 		af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
 		if err != nil {
 			for _, e := range cueerrors.Errors(err) {
 				l.diags = append(l.diags, Diagnostic{Pos: l.filePos(e.Position(), f.Name), Summary: "CUE syntax error: " + message(e)})
 			}
+			broken = true
 			continue
 		}
-		badImport := false
 		for imp := range af.ImportSpecs() {
 			if p, err := strconv.Unquote(imp.Path.Value); err == nil && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
 				l.diags = append(l.diags, Diagnostic{Pos: l.filePos(imp.Pos(), f.Name), Summary: fmt.Sprintf("import %q is not supported", p), Detail: "spec files may import only CUE's standard library"})
-				badImport = true
+				broken = true
 			}
 		}
-		if badImport {
-			continue
-		}
 		declaredClusters(af, declared, l)
-		if err := inst.AddSyntax(af); err != nil {
-			l.addErrors(&unit{file: f.Name}, cueerrors.Errors(err))
-			continue
-		}
-		parsed++
-	}
-	if parsed == 0 || len(l.diags) > 0 && inst.Err != nil {
-		return
+		_ = inst.AddSyntax(af) // its errors are collected in inst.Err
 	}
 	if inst.Err != nil {
 		l.addErrors(&unit{}, cueerrors.Errors(inst.Err))
+		return
+	}
+	// The package is evaluated only when every file of it could be read:
+	// without one of its files, the others would report false problems.
+	if broken {
 		return
 	}
 	pv := l.ctx.BuildInstance(inst, cue.Scope(l.root))

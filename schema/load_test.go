@@ -110,6 +110,11 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:  "cue without a package clause, using #Cluster and the standard library",
+			files: []File{{"a.cue", []byte("import \"strings\"\nclusters: a: #Cluster & {name: strings.ToLower(\"A\"), provider: local: {}, managers: count: 1}\n")}},
+			want:  []Cluster{defaults(Cluster{Name: "a", Provider: Provider{Local: &LocalProvider{Subnet: "10.231.0.0/24"}}, Managers: Managers{Count: 1}, Pos: Pos{"a.cue", 2, 11}})},
+		},
+		{
 			name: "cue and yaml together",
 			files: []File{
 				{"a.cue", []byte("package x\n_m: #Managers & {count: 3}\nclusters: c: {provider: local: {}, managers: _m}\n")},
@@ -191,6 +196,37 @@ func TestLoadDiagnostics(t *testing.T) {
 			name:  "cue imports outside the standard library are refused",
 			files: []File{{"a.cue", []byte("package x\nimport \"example.com/defaults\"\n")}},
 			want:  []string{`a.cue:2:8: import "example.com/defaults" is not supported; spec files may import only CUE's standard library`},
+		},
+		{
+			name: "a typo in a shared cue default is reported where it is written",
+			files: []File{
+				{"a.cue", []byte("package x\n_base: {managers: cuont: 3}\n")},
+				{"b.cue", []byte("package x\nclusters: a: _base & {provider: local: {}, managers: count: 1}\n")},
+			},
+			want: []string{`a.cue:2:19: clusters.a.managers.cuont: unknown field "cuont"; did you mean count?`},
+		},
+		{
+			name:  "a value that #Cluster rejects inside a cue spec",
+			files: []File{{"a.cue", []byte("package x\nclusters: a: #Cluster & {provider: local: {}, managers: count: 4}\n")}},
+			want:  []string{`a.cue:2:64: clusters.a.managers.count: invalid value; expected 1, 3, 5 or 7: a raft membership of n managers tolerates (n-1)/2 failures, so an even count adds risk without adding tolerance`},
+		},
+		{
+			name:  "cue clusters must be a map",
+			files: []File{{"a.cue", []byte("package x\nclusters: [{provider: local: {}}]\n")}},
+			want:  []string{`a.cue:2:1: clusters: conflicting values [{provider:{local:{}}}] and {[string]:(#Cluster & {name:Name})} (mismatched types list and struct)`},
+		},
+		{
+			name:  "unknown provider",
+			files: []File{{"a.cue", []byte("package x\nclusters: a: {provider: gcp: {}, managers: count: 1}\n")}},
+			want: []string{
+				`a.cue:2:15: clusters.a.provider: no provider is set; set exactly one of provider.aws (region) or provider.local (subnet)`,
+				`a.cue:2:25: clusters.a.provider.gcp: unknown field "gcp"; allowed fields: aws, local`,
+			},
+		},
+		{
+			name:  "list elements are indexed",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 1, instance: {subnets: [a, 1]}}}\n")}},
+			want:  []string{`c.yaml:4:49: workers.w.instance.subnets[1]: conflicting values 1 and string (mismatched types int and string)`},
 		},
 		{
 			name:  "cue reference to an undefined name",
@@ -288,7 +324,7 @@ func TestParseCron(t *testing.T) {
 
 func TestSuggest(t *testing.T) {
 	cands := []string{"count", "instance", "availability", "labels"}
-	for in, want := range map[string]string{"cuont": "count", "Count": "count", "lables": "labels", "instnce": "instance", "zzz": "", "c": ""} {
+	for in, want := range map[string]string{"cuont": "count", "Count": "count", "lables": "labels", "instnce": "instance", "zzz": "", "c": "", "base": "", "availabilty": "availability", "lbls": ""} {
 		if got := suggest(in, cands); got != want {
 			t.Errorf("suggest(%q) = %q; want %q", in, got, want)
 		}

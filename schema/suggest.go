@@ -3,14 +3,18 @@ package schema
 import "strings"
 
 // suggest returns the candidate closest to name when it is close enough to
-// be a likely typo (at most two edits, transpositions counting as one), or
-// "".
+// be a likely typo (one edit for names up to five letters, two for longer
+// ones; a transposition counts as one edit), or "".
 func suggest(name string, candidates []string) string {
-	best, bestDist := "", 3
+	limit := 1
+	if len([]rune(name)) > 5 {
+		limit = 2
+	}
+	best, bestDist := "", limit+1
 	lname := strings.ToLower(name)
 	for _, c := range candidates {
 		d := editDistance(lname, strings.ToLower(c))
-		if d < bestDist && d < len([]rune(name)) {
+		if d < bestDist {
 			best, bestDist = c, d
 		}
 	}
