@@ -150,8 +150,9 @@ func (c *Cloud) Endpoint(id string) string { return c.machine(id).endpoint() }
 func (c *Cloud) BridgeName(cluster string) string { return bridgeName(c.cfg.StateDir, cluster) }
 
 // ManagerEndpoints returns the Docker endpoints of the cluster's running
-// instances in the managers group, oldest first: the candidates among which
-// to look for the Swarm leader when DOCKER_HOST is unset.
+// instances in the managers group ("managers", as tagged by plan), in launch
+// order: the candidates among which to look for the Swarm leader (see
+// docker.FindLeader) when DOCKER_HOST is unset.
 func (c *Cloud) ManagerEndpoints(ctx context.Context, cluster string) ([]string, error) {
 	insts, err := c.Instances(ctx, cluster)
 	if err != nil {
@@ -223,7 +224,9 @@ func newID() (string, error) {
 // The instances are running by then. The same IdempotencyToken with the same
 // request returns the same instances; with a different request it fails with
 // ErrIdempotentParameterMismatch. On failure, the machines of this launch are
-// torn down again.
+// torn down again. If the process dies mid-launch, the records stay (pending
+// or stopped) and a re-run with the same token returns them; Terminate
+// cleans them up.
 func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]providers.Instance, error) {
 	switch {
 	case req.Cluster == "":
