@@ -20,9 +20,9 @@ type member struct {
 	node     *providers.Node
 	group    string
 	outdated bool
-	// joinStep is the await-join step after which a pending instance's
-	// node exists ("" when the node exists already), or the demotion a
-	// stray manager waits for.
+	// joinStep is the step after which a pending instance's node exists
+	// and is labelled ("" when the node exists already), or the demotion
+	// a stray manager waits for. Later steps on the member depend on it.
 	joinStep string
 	// joiningManager marks a pending manager planned to join: once its
 	// await-join is done it is a reachable raft member.
@@ -595,8 +595,11 @@ func (b *builder) awaitPending(m *member, after string) string {
 		b.workerJoined = true
 	}
 	labels, avail := b.wanted(m.group)
-	return b.add(Step{Action: ActionLabel, Group: m.group, Instance: id, Labels: labels, Availability: avail,
+	// Later steps on this member (a drain, if it must leave) wait for the
+	// label, so they never race with it.
+	m.joinStep = b.add(Step{Action: ActionLabel, Group: m.group, Instance: id, Labels: labels, Availability: avail,
 		Reason: "write the spec's labels and availability on the new node", DependsOn: deps(join)}, id)
+	return m.joinStep
 }
 
 // target fills a step's target fields for member m.
@@ -990,14 +993,20 @@ func (b *builder) rotate(extra []string) string {
 }
 
 func (b *builder) foreignNotes() {
-	managers := 0
+	managers, lost := 0, 0
 	for _, n := range b.c.foreign {
 		if n.Role == providers.RoleManager {
 			managers++
+			if !reachable(n) {
+				lost++
+			}
 		}
 	}
 	if len(b.c.foreign) > 0 {
 		b.note("%d node(s) (%d manager(s)) are not owned by swarmsync (no owned instance, no swarmsync labels); they are never changed but count in the raft membership.", len(b.c.foreign), managers)
+	}
+	if lost > 0 {
+		b.note("%d unreachable manager(s) not owned by swarmsync lower the quorum margin; if they are gone for good, remove them by hand (docker node demote, then docker node rm).", lost)
 	}
 	if len(b.o.Unowned) > 0 {
 		b.note("%d instance(s) without the swarmsync:cluster tag were seen; they are never touched.", len(b.o.Unowned))

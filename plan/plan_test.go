@@ -422,7 +422,7 @@ func TestManagersWalk(t *testing.T) {
 		if err != nil {
 			t.Fatalf("to %d: %v", count, err)
 		}
-		if err := m.run(p); err != nil {
+		if err := m.run(p, nil); err != nil {
 			t.Fatalf("to %d: %v", count, err)
 		}
 		if err := m.converged(); err != nil {
