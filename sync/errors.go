@@ -72,8 +72,11 @@ func classify(err error, repo string, s scrubber) *Error {
 			"; add the host's key to known_hosts (ssh-keyscan) or pass --known-hosts FILE"}
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod), strings.Contains(msg, "unable to authenticate"):
-		return &Error{Kind: ErrAuth, Repo: repo, msg: "failed to authenticate to " + repo + ": " + detail +
-			"; for https set SWARMSYNC_GIT_TOKEN (or SWARMSYNC_GIT_USERNAME and SWARMSYNC_GIT_PASSWORD), for ssh pass --ssh-key or run an ssh-agent"}
+		hint := "; set " + EnvToken + " (or " + EnvUsername + " and " + EnvPassword + ") to credentials the server accepts"
+		if strings.HasPrefix(repo, "ssh://") || !strings.Contains(repo, "://") {
+			hint = "; pass --ssh-key FILE (or set " + EnvSSHKey + ") or load a key the server accepts into the ssh-agent"
+		}
+		return &Error{Kind: ErrAuth, Repo: repo, msg: "failed to authenticate to " + repo + ": " + detail + hint}
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return &Error{Kind: ErrUnreachable, Repo: repo, msg: "failed to reach repository " + repo + ": repository not found; check the URL"}
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):

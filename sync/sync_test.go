@@ -24,7 +24,7 @@ func newSpecRepo(t *testing.T, dir string) *specRepo {
 	t.Helper()
 	r := gitserve.NewRepo(t, dir)
 	first := r.Commit(map[string]string{
-		"specs/prod.yaml": "name: prod\n",
+		"specs/prod.yaml":  "name: prod\n",
 		"specs/sub/x.yaml": "x: 1\n",
 		"README.md":        "readme\n",
 	}, "first")
@@ -142,6 +142,7 @@ func TestPullErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := p.Pull(context.Background(), tc.src)
+			t.Logf("error: %v", err)
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("error = %v, want kind %v", err, tc.kind)
 			}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,13 +76,17 @@ func startProcess(t testing.TB, cmd *exec.Cmd, addr string) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	// Its own process group, so that stopping it also stops the children
+	// it forks (git daemon runs git-daemon; sshd forks per connection).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
 	waitListening(t, addr, exited, logs)
