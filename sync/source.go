@@ -38,7 +38,8 @@ type location struct {
 	kind     sourceKind
 	url      string // remote URL as given (may carry a username), for kindRemote
 	display  string // credential-free form for messages
-	dir      string // local directory for kindLocalGit and kindPlainDir
+	dir      string // local directory for kindLocalGit and kindPlainDir, absolute
+	given    string // the local path as given (results keep the caller's spelling)
 	scheme   string // https, http, ssh, git (remote only)
 	username string // from the URL, if any
 	password string // from the URL, if any (rejected for http)
@@ -107,7 +108,11 @@ func parseLocation(repo string) (location, error) {
 			if u.Host != "" && u.Host != "localhost" {
 				return location{}, invalid(safe, "invalid repository URL %s: file URLs must name a local path (file:///path)", safe)
 			}
-			return localLocation(u.Path)
+			loc, err := localLocation(u.Path)
+			if err == nil {
+				loc.display = safe
+			}
+			return loc, err
 		case "http", "https":
 			if loc.password != "" {
 				return location{}, invalid(safe, "credentials in the repository URL %s are not accepted (they end up in shell history and process lists); "+
@@ -139,7 +144,7 @@ func localLocation(p string) (location, error) {
 	if !st.IsDir() {
 		return location{}, invalid(p, "repository path %s is not a directory", abs)
 	}
-	loc := location{kind: kindPlainDir, dir: abs, display: abs}
+	loc := location{kind: kindPlainDir, dir: abs, display: p, given: p}
 	if _, err := os.Stat(filepath.Join(abs, ".git")); err == nil {
 		loc.kind = kindLocalGit
 	} else if isBare(abs) {

@@ -159,7 +159,7 @@ func (p *Puller) pullDir(loc location, src Source, res *Result) (*Result, error)
 		return nil, &Error{Kind: ErrSignature, Repo: loc.display, msg: fmt.Sprintf(
 			"cannot verify signatures: %s is a plain directory, not a Git repository", loc.display)}
 	}
-	dir := filepath.Join(loc.dir, filepath.FromSlash(res.Path))
+	dir := filepath.Join(loc.given, filepath.FromSlash(res.Path))
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
 		return nil, &Error{Kind: ErrPathMissing, Repo: loc.display, msg: fmt.Sprintf(
@@ -289,7 +289,7 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 		if repo, err = initBare(gitDir); err != nil {
 			return "", false, fmt.Errorf("failed to create cache %s: %w", gitDir, err)
 		}
-		log.Info("cloning into cache", "cache", gitDir)
+		log.Debug("cloning into cache", "cache", gitDir)
 	}
 	if hashPattern.MatchString(ref) && repo.has(ref) {
 		return ref, false, nil // commits are immutable: no need to ask the remote
@@ -307,7 +307,7 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 		log.Debug("remote has not moved", "commit", want)
 		return want, false, nil
 	}
-	log.Info("fetching", "want", want)
+	log.Debug("fetching", "want", want)
 	if err := rem.fetchInto(ctx, repo); err != nil {
 		if te := classify(err, loc.display, scrub); te != nil || ctx.Err() != nil {
 			return "", false, p.transportError(ctx, loc, "fetch from", err, scrub)

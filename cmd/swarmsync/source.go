@@ -3,25 +3,39 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
+
+	gitsync "github.com/swarmsync/swarmsync/sync"
 )
 
 // sourceFlags are the flags every command uses to find the specs.
+// Credentials never come from flags (they would end up in shell history):
+// https tokens and passwords come from SWARMSYNC_GIT_TOKEN, or
+// SWARMSYNC_GIT_USERNAME and SWARMSYNC_GIT_PASSWORD; ssh keys from a file.
 type sourceFlags struct {
 	Repo     string
 	Ref      string
 	Path     string
 	CacheDir string
+
+	VerifySignatures      string // armored keyring file of trusted OpenPGP public keys
+	SSHKey                string // ssh private key file (default: $SWARMSYNC_GIT_SSH_KEY, then the ssh-agent)
+	KnownHosts            string // known_hosts file (default: $SWARMSYNC_GIT_KNOWN_HOSTS, $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)
+	InsecureIgnoreHostKey bool
 }
 
 func (s *sourceFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&s.Repo, "repo", ".", "Git URL (https, ssh, file) or local path holding the specs")
-	fs.StringVar(&s.Ref, "ref", "", "branch, tag or commit to use (default: the repository's HEAD)")
+	fs.StringVar(&s.Repo, "repo", ".", "Git URL (https, ssh, git, file) or local path (repository, work tree or plain directory) holding the specs")
+	fs.StringVar(&s.Ref, "ref", "", "branch, tag or full commit hash to use (default: the repository's HEAD)")
 	fs.StringVar(&s.Path, "path", "", "sub-directory of the repository that holds the specs")
-	fs.StringVar(&s.CacheDir, "cache-dir", "", "where clones are cached (default: the user cache directory)")
+	fs.StringVar(&s.CacheDir, "cache-dir", "", "where clones and checkouts are cached (default: the user cache directory)")
+	fs.StringVar(&s.VerifySignatures, "verify-signatures", "", "file of trusted OpenPGP public keys (armored); the commit must carry a good signature from one of them")
+	fs.StringVar(&s.SSHKey, "ssh-key", "", "ssh private key file for ssh URLs (default: $"+gitsync.EnvSSHKey+", then the ssh-agent); passphrase from $"+gitsync.EnvSSHPassphrase)
+	fs.StringVar(&s.KnownHosts, "known-hosts", "", "known_hosts file to verify ssh host keys against (default: $"+gitsync.EnvKnownHosts+", $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)")
+	fs.BoolVar(&s.InsecureIgnoreHostKey, "insecure-ignore-host-key", false, "DANGEROUS: do not verify the ssh host key (anyone on the path can impersonate the server)")
 }
 
 // checkout is a resolved source: the directory holding the spec files and
@@ -32,17 +46,52 @@ type checkout struct {
 	Ref    string
 	Commit string // resolved commit, or "dir:<digest>" for a plain directory
 	Path   string
+	Signer string // fingerprint of the trusted key that signed Commit (with --verify-signatures)
+}
+
+// puller builds the Git puller from the flags and the environment.
+func (s *sourceFlags) puller() (*gitsync.Puller, error) {
+	opts := gitsync.Options{
+		CacheDir: s.CacheDir,
+		Auth:     gitsync.AuthFromEnv(os.Getenv),
+		Logger:   slog.Default(),
+	}
+	if s.SSHKey != "" {
+		opts.Auth.SSHKeyFile = s.SSHKey
+	}
+	if s.KnownHosts != "" {
+		opts.Auth.KnownHostsFiles = []string{s.KnownHosts}
+	}
+	opts.Auth.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey
+	if s.InsecureIgnoreHostKey {
+		slog.Warn("ssh host key verification is disabled (--insecure-ignore-host-key)", "repo", gitsync.Redact(s.Repo))
+	}
+	if s.VerifySignatures != "" {
+		keys, err := os.ReadFile(s.VerifySignatures)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read --verify-signatures keyring: %w", err)
+		}
+		opts.TrustedKeys = keys
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("--verify-signatures %s is empty: export the trusted keys with gpg --armor --export", s.VerifySignatures)
+		}
+	}
+	return gitsync.New(opts)
 }
 
 // checkout resolves the source flags to a directory of spec files.
 func (s *sourceFlags) checkout(ctx context.Context) (*checkout, error) {
-	dir := filepath.Join(s.Repo, s.Path)
-	st, err := os.Stat(dir)
+	p, err := s.puller()
 	if err != nil {
-		return nil, fmt.Errorf("spec directory %s: %w", dir, err)
+		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("spec directory %s is not a directory", dir)
+	res, err := p.Pull(ctx, gitsync.Source{Repo: s.Repo, Ref: s.Ref, Path: s.Path})
+	if err != nil {
+		return nil, err
 	}
-	return &checkout{Dir: dir, Repo: s.Repo, Ref: s.Ref, Path: s.Path}, nil
+	co := &checkout{Dir: res.Dir, Repo: res.Repo, Ref: res.Ref, Commit: string(res.Revision), Path: res.Path}
+	if res.Commit != nil {
+		co.Signer = res.Commit.Signer
+	}
+	return co, nil
 }
