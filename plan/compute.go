@@ -27,6 +27,9 @@ type member struct {
 	// joiningManager marks a pending manager planned to join: once its
 	// await-join is done it is a reachable raft member.
 	joiningManager bool
+	// frozen members count toward their group but are not changed in this
+	// pass (a stray manager that cannot be demoted yet).
+	frozen bool
 }
 
 func (m *member) id() string {
@@ -736,14 +739,12 @@ func (b *builder) managers() string {
 	for _, m := range c.strayManagers {
 		if m.node.ID == b.leader {
 			b.note("Node %s of group %s is the leader but should be a worker; it is left as it is. Move leadership away and run swarmsync again.", m.node.ID, m.group)
-			g := c.groups[m.group]
-			g.kept = slices.DeleteFunc(g.kept, func(x *member) bool { return x == m })
+			m.frozen = true
 			continue
 		}
 		if b.reach-1 < quorum(b.members-1) {
 			b.note("Node %s of group %s is a manager but should be a worker; demoting it now would break quorum, so it is left as it is.", m.node.ID, m.group)
-			g := c.groups[m.group]
-			g.kept = slices.DeleteFunc(g.kept, func(x *member) bool { return x == m })
+			m.frozen = true
 			continue
 		}
 		s, t := target(Step{Action: ActionDemote, Reason: "a node of a worker group must not be a manager", DependsOn: deps(chain)}, m)
@@ -847,7 +848,7 @@ func (b *builder) workers(name string) {
 			}
 		}
 		for _, m := range g.kept {
-			if !b.takeHeal() {
+			if m.frozen || !b.takeHeal() {
 				continue
 			}
 			after := m.joinStep
@@ -870,7 +871,8 @@ func (b *builder) workers(name string) {
 	}
 	kept := slices.Clone(g.kept)
 	if excess := len(kept) - want; excess > 0 {
-		for _, m := range pickVictims(kept, excess, nil) {
+		movable := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen })
+		for _, m := range pickVictims(movable, excess, kept) {
 			if !b.takeHeal() {
 				continue
 			}
@@ -886,7 +888,7 @@ func (b *builder) workers(name string) {
 	// and the rest after.
 	var outdated []*member
 	for _, m := range kept {
-		if m.outdated {
+		if m.outdated && !m.frozen {
 			outdated = append(outdated, m)
 		}
 	}
@@ -921,7 +923,7 @@ func (b *builder) workers(name string) {
 		}
 	}
 	for _, m := range kept {
-		if !replaced[m] && m.node != nil {
+		if !replaced[m] && m.node != nil && !m.frozen {
 			b.labelDrift(m, m.joinStep)
 		}
 	}

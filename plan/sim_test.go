@@ -33,6 +33,7 @@ type simNode struct {
 	leader       bool
 	drained      bool
 	noEngineTag  bool
+	wasManager   bool // demoted in this plan
 }
 
 type model struct {
@@ -304,6 +305,7 @@ func (m *model) apply(s Step, done map[string]bool) error {
 			return fmt.Errorf("demote of non-manager %s", n.id)
 		}
 		n.role = providers.RoleWorker
+		n.wasManager = true
 		if n.leader {
 			n.leader = false
 			var next []string
@@ -333,7 +335,9 @@ func (m *model) apply(s Step, done map[string]bool) error {
 		if n.ready && !(n.avail == providers.AvailabilityDrain && n.drained) {
 			return fmt.Errorf("removes Ready node %s that was not drained", n.id)
 		}
-		if g := m.groupOf(n); g != schema.ManagersGroup {
+		// A worker leaves as drain → terminate → remove-node (once Down); a
+		// demoted manager may be removed first (DESIGN safety rule 1).
+		if g := m.groupOf(n); g != schema.ManagersGroup && n.ready && !n.wasManager {
 			if in := m.insts[n.inst]; in != nil && in.live {
 				return fmt.Errorf("removes worker node %s before its instance is terminated", n.id)
 			}
@@ -610,6 +614,9 @@ func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
 		case x == 1: // never joined
 			return
 		}
+		if role == providers.RoleWorker && r.IntN(40) == 0 {
+			role = providers.RoleManager // a worker that was promoted by hand
+		}
 		n := m.addNode(in.id, role)
 		labelNode(n, group)
 		if r.IntN(14) == 0 {
@@ -675,13 +682,61 @@ func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
 	return m
 }
 
-func checkRefusal(t *testing.T, err error) {
+// requested counts, from the model, the removals the spec asks for (scale
+// down and prune) and the declared groups of count 0 that have members.
+func (m *model) requested() (removals int, emptied bool) {
+	want := map[string]int{schema.ManagersGroup: m.spec.Managers.Count}
+	for name, g := range m.spec.Workers {
+		want[schema.WorkerGroupName(name)] = g.Count
+	}
+	have := map[string]int{}
+	for _, in := range m.insts {
+		if !in.live || in.unowned {
+			continue
+		}
+		n := m.nodeOfInst(in.id)
+		pending := n == nil && in.launched.Add(m.spec.Update.JoinTimeout.Duration).After(m.now)
+		_, declared := want[in.group]
+		switch {
+		case !declared:
+			if m.spec.Safety.Prune {
+				removals++
+			}
+		case pending:
+			have[in.group]++
+		case n == nil:
+		case n.role == providers.RoleManager && !(n.reach && n.ready):
+		case in.group == schema.ManagersGroup && n.role != providers.RoleManager:
+		default:
+			have[in.group]++
+		}
+	}
+	for g, w := range want {
+		removals += max(0, have[g]-w)
+		if w == 0 && have[g] > 0 {
+			emptied = true
+		}
+	}
+	return removals, emptied
+}
+
+func checkRefusal(t *testing.T, m *model, err error) {
 	t.Helper()
 	var re *RefusedError
 	if !errors.As(err, &re) {
 		t.Fatalf("Compute: %v (want a RefusedError or a plan)", err)
 	}
-	if re.Field != "safety.maxRemovalsPerApply" && re.Field != "safety.allowEmpty" {
+	removals, emptied := m.requested()
+	switch re.Field {
+	case "safety.maxRemovalsPerApply":
+		if removals <= m.spec.Safety.MaxRemovalsPerApply {
+			t.Fatalf("refused by %s, but the spec asks for %d removals (limit %d)", re.Field, removals, m.spec.Safety.MaxRemovalsPerApply)
+		}
+	case "safety.allowEmpty":
+		if !emptied || m.spec.Safety.AllowEmpty {
+			t.Fatalf("refused by %s, but no group is emptied or allowEmpty is set", re.Field)
+		}
+	default:
 		t.Fatalf("refusal names field %q", re.Field)
 	}
 	if !strings.Contains(re.Error(), re.Field) {
@@ -713,14 +768,15 @@ func TestPlanProperties(t *testing.T) {
 			}
 		}
 		converged := false
+		var prev []stepView
 		for pass := 1; pass <= 40; pass++ {
 			before := desc()
 			p, err := Compute(spec, m.observe(), Source{})
 			if err != nil {
 				if pass > 1 {
-					t.Fatalf("pass %d refused after an accepted pass: %v\n%s", pass, err, before)
+					t.Fatalf("pass %d refused after an accepted pass: %v\nprevious plan: %s\n%s", pass, err, prev, before)
 				}
-				checkRefusal(t, err)
+				checkRefusal(t, m, err)
 				stats["refused"]++
 				converged = true
 				break
@@ -734,14 +790,18 @@ func TestPlanProperties(t *testing.T) {
 				converged = true
 				break
 			}
+			prev = view(p)
 			if err := m.run(p, r); err != nil {
 				js, _ := MarshalPlan(p)
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
 			}
 			if len(p.Steps) == 0 {
-				if slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "below quorum") }) {
-					// Blocked on purpose: a removal would break quorum
-					// (unreachable managers it does not own). Said in a note.
+				if slices.ContainsFunc(p.Notes, func(n string) bool {
+					return strings.Contains(n, "below quorum") || strings.Contains(n, "break quorum") || strings.Contains(n, "is the leader but should be a worker")
+				}) {
+					// Blocked on purpose and said in a note: a change would
+					// break quorum (unreachable managers it does not own),
+					// or the leader sits in a worker group.
 					stats["blocked-by-quorum"]++
 					converged = true
 					break
