@@ -1,7 +1,30 @@
-// Package plan owns the observation snapshot (Observed), the plan (Plan,
-// Step, Action), the pure planner Compute and the safety invariants it
-// guarantees, the observation fingerprint and the JSON codec.
+// Package plan owns the observation snapshot (Observed, its canonical JSON
+// codec and fingerprint), the plan (Plan, Step, Action and its JSON codec),
+// the pure planner Compute and the safety invariants it guarantees, node ↔
+// instance matching (Match) and the config digest (ConfigDigest).
 //
 // It must not do I/O, read the clock or use randomness, and must not import
-// providers' SDKs: same inputs, same plan, byte for byte.
+// providers' SDKs: same inputs, same plan, byte for byte. "Now" is the
+// observation's TakenAt.
+//
+// How Compute orders a plan (ordering is carried by DependsOn):
+//   - Managers are one chain of raft changes: unreachable members are
+//     demoted and removed first (always quorum-safe), then pending joins are
+//     awaited, then the count is brought to the spec one manager at a time,
+//     then out-of-date managers are replaced surge-first. Every demotion is
+//     checked against the quorum of the membership as planned so far.
+//   - A manager leaves as: [drain → await-drained, only when it runs tasks]
+//     → demote → remove-node → terminate. A worker leaves as: drain →
+//     await-drained → terminate → remove-node (apply waits until the node is
+//     Down). Nodes already Down are not drained.
+//   - The out-of-date leader is replaced last: its surge manager, the
+//     join-token rotation and its demotion depend on every other step.
+//   - Worker replacements run in batches of update.parallelism, each
+//     launching up to update.maxSurge replacements before its victims leave.
+//   - Removals the spec asks for (scale-down, prune) beyond
+//     safety.maxRemovalsPerApply, or emptying a group without
+//     safety.allowEmpty, refuse the plan (RefusedError). Self-healing and
+//     replacements are bounded by what is left of the limit and continue in
+//     later passes (a note says so).
+//   - Lost quorum plans nothing and explains the manual recovery.
 package plan
