@@ -67,6 +67,11 @@ type Config struct {
 	RetainTerminated time.Duration
 	// Logger receives structured progress (never user data). Default: discard.
 	Logger *slog.Logger
+	// EngineLabelTag, when set, names a launch tag whose value (when the
+	// request carries it) becomes the machine's engine label
+	// swarmsync.instance instead of the local instance id: an emulated
+	// cloud whose instances boot local machines links nodes to its own ids.
+	EngineLabelTag string
 }
 
 // Cloud is providers.Cloud on this host. Safe for concurrent use; mutations

@@ -64,6 +64,10 @@ func (c *Cloud) startDockerd(r record) (int, <-chan struct{}, error) {
 		return 0, nil, fmt.Errorf("failed to open dockerd log of %s: %w", r.ID, err)
 	}
 	defer logf.Close()
+	label := r.ID
+	if t := c.cfg.EngineLabelTag; t != "" && r.Tags[t] != "" {
+		label = r.Tags[t]
+	}
 	args := []string{
 		"--net=/var/run/netns/" + r.Netns,
 		"unshare", "--uts", "--",
@@ -74,7 +78,7 @@ func (c *Cloud) startDockerd(r record) (int, <-chan struct{}, error) {
 		"--data-root", filepath.Join(m.dir, "data"),
 		"--exec-root", filepath.Join(m.dir, "exec"),
 		"--pidfile", filepath.Join(m.dir, "dockerd.pid"),
-		"--label", providers.EngineLabelInstance + "=" + r.ID,
+		"--label", providers.EngineLabelInstance + "=" + label,
 	}
 	args = append(args, c.cfg.DockerdArgs...)
 	// nsenter (without --pid), unshare (without --fork) and sh all exec, so
