@@ -71,11 +71,14 @@ type Puller struct {
 }
 
 // DefaultCacheDir is the cache under the user cache directory, or under the
-// temporary directory when there is no usable one.
+// temporary directory when there is none (no home directory). It creates
+// nothing.
 func DefaultCacheDir() string {
 	if d, err := os.UserCacheDir(); err == nil {
-		if err := os.MkdirAll(d, 0o755); err == nil {
-			return filepath.Join(d, "swarmsync")
+		for _, c := range []string{d, filepath.Dir(d)} {
+			if st, err := os.Stat(c); err == nil && st.IsDir() {
+				return filepath.Join(d, "swarmsync")
+			}
 		}
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("swarmsync-cache-%d", os.Getuid()))

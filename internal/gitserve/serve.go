@@ -126,8 +126,17 @@ type HTTP struct {
 	// directory (http://127.0.0.1:PORT/specs.git).
 	URL string
 
-	mu   sync.Mutex
-	reqs []Request
+	mu        sync.Mutex
+	reqs      []Request
+	onRequest func(Request)
+}
+
+// OnRequest sets a function called after every request (for example to
+// log it to a file a script can read).
+func (h *HTTP) OnRequest(f func(Request)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onRequest = f
 }
 
 // StartHTTP serves every repository under base over smart HTTP (git
@@ -156,9 +165,14 @@ func NewHTTPServer(t testing.TB, base, user, password string) (*httptest.Server,
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
+			req := Request{Method: r.Method, Path: r.URL.RequestURI(), Status: rec.status}
 			h.mu.Lock()
-			h.reqs = append(h.reqs, Request{Method: r.Method, Path: r.URL.RequestURI(), Status: rec.status})
+			h.reqs = append(h.reqs, req)
+			f := h.onRequest
 			h.mu.Unlock()
+			if f != nil {
+				f(req)
+			}
 		}()
 		if user != "" {
 			u, p, ok := r.BasicAuth()
