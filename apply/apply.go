@@ -30,6 +30,16 @@ type SwarmDialer interface {
 	Dial(ctx context.Context, inst providers.Instance) (providers.Swarm, error)
 }
 
+// TaskMover is optionally implemented by a Swarm endpoint. When it is,
+// await-drained also waits (within drainTimeout) until the tasks of every
+// service that ran on the drained node run again elsewhere, so no instance
+// goes before its workload has moved.
+type TaskMover interface {
+	// TasksMoved reports whether every task of the services that had tasks
+	// on nodeID, desired running, is running on another node.
+	TasksMoved(ctx context.Context, nodeID string) (bool, error)
+}
+
 // Hook receives progress. Calls are serialised; implementations must not
 // block for long.
 type Hook interface {

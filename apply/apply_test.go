@@ -386,19 +386,45 @@ func TestRunScaleDown(t *testing.T) {
 	}
 }
 
-func TestRunDrainTimeout(t *testing.T) {
-	w := newWorld()
-	if _, err := Run(context.Background(), bootstrapPlan(), w.deps()); err != nil {
-		t.Fatal(err)
+func TestRunAwaitDrained(t *testing.T) {
+	tests := []struct {
+		name       string
+		neverDrain bool
+		unmoved    int
+		wantErr    string
+		wantWait   time.Duration // virtual time, at least
+	}{
+		{name: "drained and moved at once"},
+		{name: "tasks move after a while", unmoved: 3, wantWait: 3 * time.Second},
+		{name: "node never drains", neverDrain: true, wantErr: "still runs tasks after drainTimeout 5m0s", wantWait: 5 * time.Minute},
+		{name: "tasks never run elsewhere", unmoved: -1, wantErr: "are not running elsewhere after drainTimeout 5m0s", wantWait: 5 * time.Minute},
 	}
-	w.swarm.neverDrain = true
-	p := &plan.Plan{
-		Cluster: "c1", Desired: testCluster(), Observation: plan.ObservationSummary{Fingerprint: "fp-3"},
-		Steps: []plan.Step{{ID: "await-drained-1", Action: plan.ActionAwaitDrained, Node: "node-i-0004"}},
-	}
-	_, err := Run(context.Background(), p, w.deps())
-	if err == nil || !strings.Contains(err.Error(), "still runs tasks after drainTimeout 5m0s") {
-		t.Fatalf("err = %v, want a drain timeout", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			if _, err := Run(context.Background(), bootstrapPlan(), w.deps()); err != nil {
+				t.Fatal(err)
+			}
+			w.swarm.neverDrain, w.swarm.unmovedChecks = tc.neverDrain, tc.unmoved
+			p := &plan.Plan{
+				Cluster: "c1", Desired: testCluster(), Observation: plan.ObservationSummary{Fingerprint: "fp-3"},
+				Steps: []plan.Step{{ID: "await-drained-1", Action: plan.ActionAwaitDrained, Node: "node-i-0004"}},
+			}
+			start := w.clock.Now()
+			_, err := Run(context.Background(), p, w.deps())
+			if waited := w.clock.Now().Sub(start); waited < tc.wantWait {
+				t.Errorf("waited %s of virtual time, want at least %s", waited, tc.wantWait)
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ var (
 	_ providers.Cloud = (*fakeCloud)(nil)
 	_ providers.Swarm = (*fakeSwarm)(nil)
 	_ SwarmDialer     = (*fakeSwarm)(nil)
+	_ TaskMover       = (*fakeSwarm)(nil)
 	_ Clock           = (*fakeClock)(nil)
 )
 
@@ -60,6 +61,9 @@ type fakeSwarm struct {
 	rotations           int
 	noJoin              bool // launched instances never join
 	neverDrain          bool
+	// unmovedChecks: TasksMoved reports false this many times first;
+	// -1 means never.
+	unmovedChecks int
 	calls               []string
 	dialed              int
 }
@@ -223,6 +227,19 @@ func (s *fakeSwarm) WaitDrained(ctx context.Context, id string) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+func (s *fakeSwarm) TasksMoved(ctx context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unmovedChecks < 0 {
+		return false, nil
+	}
+	if s.unmovedChecks > 0 {
+		s.unmovedChecks--
+		return false, nil
+	}
+	return true, nil
 }
 
 func (s *fakeSwarm) RemoveNode(ctx context.Context, id string, force bool) error {

@@ -439,6 +439,25 @@ func (e *executor) awaitDrained(ctx context.Context, s plan.Step) error {
 		if err != nil {
 			return fmt.Errorf("failed to await drain of node %s: %w", id, err)
 		}
+		mover, ok := sw.(TaskMover)
+		if !ok {
+			continue
+		}
+		err = e.poll(ctx, e.drainTimeout(), func() (bool, error) {
+			moved, err := mover.TasksMoved(ctx, id)
+			if err != nil {
+				// A transient API error: keep waiting within the bound.
+				e.deps.Logger.Debug("checking moved tasks", "node", id, "error", err.Error())
+				return false, nil
+			}
+			return moved, nil
+		})
+		if errors.Is(err, errTimeout) {
+			return fmt.Errorf("the tasks drained from node %s are not running elsewhere after drainTimeout %s", id, e.drainTimeout())
+		}
+		if err != nil {
+			return fmt.Errorf("failed to await the tasks of node %s elsewhere: %w", id, err)
+		}
 	}
 	return nil
 }

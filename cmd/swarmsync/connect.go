@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
@@ -57,13 +60,13 @@ func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (provid
 		return noSwarm{}, nil
 	}
 	if sw, err := docker.FindLeader(ctx, eps); err == nil {
-		return sw, nil
+		return movingSwarm{sw}, nil
 	}
 	sw, err := docker.New(eps[0])
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to manager endpoint %s: %w", eps[0], err)
 	}
-	return sw, nil
+	return movingSwarm{sw}, nil
 }
 
 // envSwarm is the endpoint of the standard Docker environment.
@@ -72,7 +75,7 @@ func envSwarm() (providers.Swarm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to DOCKER_HOST: %w", err)
 	}
-	return sw, nil
+	return movingSwarm{sw}, nil
 }
 
 // dialerFor returns how apply reaches the first manager of a Swarm it
@@ -95,7 +98,7 @@ func (d localDialer) Dial(ctx context.Context, inst providers.Instance) (provide
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to the engine of %s: %w", inst.ID, err)
 	}
-	return sw, nil
+	return movingSwarm{sw}, nil
 }
 
 // noSwarm stands for "no manager exists yet": it observes an inactive
@@ -119,3 +122,36 @@ func (noSwarm) Demote(context.Context, string) error                           {
 func (noSwarm) Promote(context.Context, string) error                          { return errNoSwarm }
 func (noSwarm) WaitDrained(context.Context, string) error                      { return errNoSwarm }
 func (noSwarm) RemoveNode(context.Context, string, bool) error                 { return errNoSwarm }
+
+// movingSwarm adds apply.TaskMover to the Docker endpoint, so await-drained
+// also waits until a drained node's tasks run elsewhere.
+type movingSwarm struct{ *docker.Swarm }
+
+var _ apply.TaskMover = movingSwarm{}
+
+// TasksMoved reports whether every desired-running task of the services
+// that had tasks on nodeID is running on another node.
+func (s movingSwarm) TasksMoved(ctx context.Context, nodeID string) (bool, error) {
+	cli := s.Client()
+	onNode, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("node", nodeID))})
+	if err != nil {
+		return false, fmt.Errorf("failed to list the tasks of node %s: %w", nodeID, err)
+	}
+	services := map[string]bool{}
+	for _, t := range onNode {
+		services[t.ServiceID] = true
+	}
+	for svc := range services {
+		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+			filters.Arg("service", svc), filters.Arg("desired-state", "running"))})
+		if err != nil {
+			return false, fmt.Errorf("failed to list the tasks of service %s: %w", svc, err)
+		}
+		for _, t := range tasks {
+			if t.NodeID == nodeID || t.Status.State != swarm.TaskStateRunning {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}

@@ -53,11 +53,14 @@ func leaderClient(ctx context.Context, t *testing.T, w *World) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, ok := sw.(*docker.Swarm)
-	if !ok {
-		t.Fatalf("the leader endpoint is a %T, want *docker.Swarm", sw)
+	switch ds := sw.(type) {
+	case *docker.Swarm:
+		return ds.Client()
+	case MovingSwarm:
+		return ds.Client()
 	}
-	return ds.Client()
+	t.Fatalf("the leader endpoint is a %T, want a Docker endpoint", sw)
+	return nil
 }
 
 // importImage puts lab/busybox on every live instance of the cluster.

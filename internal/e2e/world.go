@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/internal/testenv"
@@ -78,16 +81,24 @@ func NewLocalWorld(t *testing.T, name string, subnet int) *World {
 				return absentSwarm{}, nil
 			}
 			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return sw, nil
+				return MovingSwarm{sw}, nil
 			}
-			return docker.New(eps[0])
+			sw, err := docker.New(eps[0])
+			if err != nil {
+				return nil, err
+			}
+			return MovingSwarm{sw}, nil
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return docker.New(cloud.Endpoint(inst.ID))
 		},
 		ImportImage: (&lab.Lab{Cloud: cloud}).ImportImage,
 		Dialer: dialer(func(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
-			return docker.New(cloud.Endpoint(inst.ID))
+			sw, err := docker.New(cloud.Endpoint(inst.ID))
+			if err != nil {
+				return nil, err
+			}
+			return MovingSwarm{sw}, nil
 		}),
 	}
 	t.Cleanup(func() {
@@ -175,3 +186,36 @@ func (absentSwarm) Demote(context.Context, string) error                        
 func (absentSwarm) Promote(context.Context, string) error                          { return errAbsent }
 func (absentSwarm) WaitDrained(context.Context, string) error                      { return errAbsent }
 func (absentSwarm) RemoveNode(context.Context, string, bool) error                 { return errAbsent }
+
+// MovingSwarm adds apply.TaskMover to a Docker endpoint (as the CLI does),
+// so await-drained waits until a drained node's tasks run elsewhere.
+type MovingSwarm struct{ *docker.Swarm }
+
+var _ apply.TaskMover = MovingSwarm{}
+
+// TasksMoved reports whether every desired-running task of the services
+// that had tasks on nodeID is running on another node.
+func (s MovingSwarm) TasksMoved(ctx context.Context, nodeID string) (bool, error) {
+	cli := s.Client()
+	onNode, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("node", nodeID))})
+	if err != nil {
+		return false, err
+	}
+	services := map[string]bool{}
+	for _, t := range onNode {
+		services[t.ServiceID] = true
+	}
+	for svc := range services {
+		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+			filters.Arg("service", svc), filters.Arg("desired-state", "running"))})
+		if err != nil {
+			return false, err
+		}
+		for _, t := range tasks {
+			if t.NodeID == nodeID || t.Status.State != swarm.TaskStateRunning {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
