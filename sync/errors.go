@@ -64,7 +64,7 @@ func (s scrubber) scrub(text string) string {
 // classify maps a transport failure to a typed error. It returns nil when
 // the failure is none of the known kinds.
 func classify(err error, repo string, s scrubber) *Error {
-	detail := s.scrub(err.Error())
+	detail := strings.Join(strings.Fields(s.scrub(err.Error())), " ")
 	msg := strings.ToLower(detail)
 	switch {
 	case strings.Contains(msg, "knownhosts") || strings.Contains(msg, "host key"):

@@ -113,7 +113,7 @@ func TestPullRemote(t *testing.T) {
 				kind      error
 				message   string
 			}{
-				{"unknown ref", "v9", "specs", sync.ErrUnknownRef, `ref "v9" not found: no branch, tag or commit by that name in ` + url},
+				{"unknown ref", "v9", "specs", sync.ErrUnknownRef, `ref "v9" not found in ` + url + `: no branch, tag or commit by that name`},
 				{"unknown commit", strings.Repeat("ab", 20), "specs", sync.ErrUnknownRef, "not reachable from any branch or tag"},
 				{"path missing", "v1", "clusters", sync.ErrPathMissing, `path "clusters" does not exist in commit ` + r.first + " of " + url},
 			} {

@@ -141,7 +141,7 @@ func (p *Puller) Pull(ctx context.Context, src Source) (*Result, error) {
 func (p *Puller) refError(loc location, ref string, err error) error {
 	if errors.Is(err, errRefNotFound) {
 		if ref == "" {
-			return &Error{Kind: ErrUnknownRef, Repo: loc.display, msg: fmt.Sprintf("repository %s has no commits on HEAD; pass --ref", loc.display)}
+			return &Error{Kind: ErrUnknownRef, Repo: loc.display, msg: fmt.Sprintf("repository %s has no commit on HEAD; pass --ref", loc.display)}
 		}
 		return &Error{Kind: ErrUnknownRef, Repo: loc.display, msg: fmt.Sprintf(
 			"ref %q not found in %s: no branch, tag or commit by that name", ref, loc.display)}
@@ -304,7 +304,7 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 	}
 	want, err := pickRef(refs, ref)
 	if err != nil {
-		return "", false, &Error{Kind: ErrUnknownRef, Repo: loc.display, msg: fmt.Sprintf("%s in %s", err, loc.display)}
+		return "", false, p.refError(loc, ref, err)
 	}
 	if want != "" && repo.has(want) {
 		log.Debug("remote has not moved", "commit", want)
@@ -345,7 +345,7 @@ func pickRef(refs map[string]string, ref string) (string, error) {
 		if h, ok := refs["HEAD"]; ok {
 			return h, nil
 		}
-		return "", errors.New("remote HEAD is not set; pass --ref")
+		return "", errRefNotFound
 	}
 	if hashPattern.MatchString(ref) {
 		return "", nil
@@ -358,7 +358,7 @@ func pickRef(refs map[string]string, ref string) (string, error) {
 			return h, nil
 		}
 	}
-	return "", fmt.Errorf("ref %q not found: no branch, tag or commit by that name", ref)
+	return "", errRefNotFound
 }
 
 // finish reads the commit, verifies its signature and materialises the
