@@ -103,7 +103,9 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 		defer cancel()
 		if err := booter.Close(ctx); err != nil {
 			t.Errorf("cleanup: %v", err)
+			return
 		}
+		os.RemoveAll(dir)
 	})
 	cloud, err := aws.New(context.Background(), aws.Options{
 		Region: awsRegion, Endpoint: sim.URL(),
@@ -161,10 +163,17 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 			if len(eps) == 0 {
 				return absentSwarm{}, nil
 			}
+			// As in the local world (and the CLI), the endpoint is a
+			// TaskMover: await-drained waits for drained tasks to run
+			// elsewhere.
 			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return sw, nil
+				return MovingSwarm{sw}, nil
 			}
-			return docker.New(eps[0])
+			sw, err := docker.New(eps[0])
+			if err != nil {
+				return nil, err
+			}
+			return MovingSwarm{sw}, nil
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return endpoint(inst)
@@ -188,7 +197,11 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 			if err != nil {
 				return nil, err
 			}
-			return docker.New(ep)
+			sw, err := docker.New(ep)
+			if err != nil {
+				return nil, err
+			}
+			return MovingSwarm{sw}, nil
 		}),
 	}
 	return &AWSWorld{World: w, Sim: sim, Booter: booter}

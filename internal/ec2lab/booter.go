@@ -30,9 +30,10 @@ const TagInstanceID = "ec2lab:instance-id"
 
 // Options configure a Booter.
 type Options struct {
-	// StateDir is the directory the booter owns: the local provider's
-	// state (keep it short: unix socket paths below it must stay under
-	// 108 bytes), the shims and every machine's /etc/docker.
+	// StateDir holds the local provider's state (keep it short: unix
+	// socket paths below it must stay under 108 bytes), the shims (bin/)
+	// and every machine's /etc/docker (m/). The caller creates it and
+	// removes it after Close.
 	StateDir string
 	// Subnet is the lab network of the machines (e.g. 10.247.21.0/24):
 	// their addresses become the instances' private IPs.
@@ -100,7 +101,7 @@ func New(opts Options) (*Booter, error) {
 		return nil, errors.New("failed to create ec2lab booter: /etc/docker must exist as a mount point for the machines' own /etc/docker (install docker.io)")
 	}
 	cloud, err := local.New(local.Config{
-		StateDir: filepath.Join(opts.StateDir, "l"), Subnet: opts.Subnet,
+		StateDir: opts.StateDir, Subnet: opts.Subnet,
 		DockerdEnv: opts.DockerdEnv, PollInterval: 100 * time.Millisecond,
 		StopTimeout: opts.StopTimeout, EngineLabelTag: TagInstanceID, Logger: log,
 	})
@@ -327,9 +328,10 @@ func (b *Booter) Stop(id string) {
 	b.log.Info("ec2lab stopped", "instance", id, "machine", m.localID)
 }
 
-// Close terminates every machine still running, removes the state
-// directory and reports what failed, including earlier Stop failures.
-// Close the emulator first so that no boot is under way.
+// Close terminates every machine still running, removes the shims and the
+// machines' /etc/docker, and reports what failed, including earlier Stop
+// failures. The local provider's records stay for the caller (a leak check)
+// to inspect. Close the emulator first so that no boot is under way.
 func (b *Booter) Close(ctx context.Context) error {
 	var errs []error
 	ins, err := b.cloud.Instances(ctx, b.cluster)
@@ -350,12 +352,12 @@ func (b *Booter) Close(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return os.RemoveAll(b.dir)
+	return errors.Join(os.RemoveAll(b.shims), os.RemoveAll(filepath.Join(b.dir, "m")))
 }
 
 // Logs returns the dockerd log paths of the machines, for a failing test
 // to show. User-data logs are left out: they may hold join tokens.
 func (b *Booter) Logs() []string {
-	logs, _ := filepath.Glob(filepath.Join(b.dir, "l", "instances", "*", "dockerd.log"))
+	logs, _ := filepath.Glob(filepath.Join(b.dir, "instances", "*", "dockerd.log"))
 	return logs
 }
