@@ -101,7 +101,7 @@ func TestSystemctlShimRefusesOtherUnits(t *testing.T) {
 func TestInterpreter(t *testing.T) {
 	tests := []struct {
 		name, userData, want string
-		wantErr          bool
+		wantErr              bool
 	}{
 		{"bash", "#!/bin/bash\necho hi\n", "'/bin/bash'", false},
 		{"env with argument", "#!/usr/bin/env bash\n", "'/usr/bin/env' 'bash'", false},
