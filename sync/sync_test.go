@@ -194,3 +194,22 @@ func TestPullPlainDirectory(t *testing.T) {
 		t.Errorf("a plain directory touched the cache: %v", err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"https token as user", "https://ghp_abc123@git.example.test/org/specs.git", "https://git.example.test/org/specs.git"},
+		{"https user and password", "https://bob:hunter2@git.example.test/specs.git", "https://git.example.test/specs.git"},
+		{"query token", "https://git.example.test/specs.git?private_token=xyz", "https://git.example.test/specs.git"},
+		{"ssh user", "ssh://git@127.0.0.1:2222/srv/specs.git", "ssh://127.0.0.1:2222/srv/specs.git"},
+		{"scp style", "git@git.example.test:org/specs.git", "git.example.test:org/specs.git"},
+		{"local path", "./specs", "./specs"},
+		{"absolute path", "/srv/specs.git", "/srv/specs.git"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, gosync.Redact(tc.in)); d != "" {
+				t.Errorf("Redact(%q) (-want +got)\n%s", tc.in, d)
+			}
+		})
+	}
+}
