@@ -150,7 +150,11 @@ func (p *Puller) refError(loc location, ref string, err error) error {
 }
 
 func (p *Puller) scrubber(loc location) scrubber {
-	return scrubber{raw: loc.url, safe: loc.display, secrets: append(p.opts.Auth.secrets(), loc.password)}
+	secrets := append(p.opts.Auth.secrets(), loc.password)
+	if len(loc.username) >= 16 { // long enough to be a token passed as the user name
+		secrets = append(secrets, loc.username)
+	}
+	return scrubber{raw: loc.url, safe: loc.display, secrets: secrets}
 }
 
 // pullDir handles a plain directory: no Git, the revision is a digest.
