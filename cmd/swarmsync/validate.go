@@ -136,7 +136,11 @@ func (v validateView) renderText(w io.Writer) error {
 			}
 			workers = "workers " + strings.Join(parts, " ")
 		}
-		if _, err := fmt.Fprintf(w, "cluster %s: provider %s, %d managers, %s\n", c.Name, c.Provider, c.Managers, workers); err != nil {
+		managers := fmt.Sprintf("%d managers", c.Managers)
+		if c.Managers == 1 {
+			managers = "1 manager"
+		}
+		if _, err := fmt.Fprintf(w, "cluster %s: provider %s, %s, %s\n", c.Name, c.Provider, managers, workers); err != nil {
 			return err
 		}
 	}
