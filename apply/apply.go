@@ -59,6 +59,12 @@ type Deps struct {
 	Logger *slog.Logger
 	// PollInterval is how often waits re-observe (default 1s).
 	PollInterval time.Duration
+	// FindLeader, when set, finds the leader's endpoint after this apply has
+	// demoted its own endpoint's node (the planner demotes the leader last,
+	// and leadership moves): the apply then goes on through the new leader.
+	// Without it, the apply stops there and the new leader finishes the plan
+	// on its next pass. Leadership lost any other way always stops the apply.
+	FindLeader func(ctx context.Context) (providers.Swarm, error)
 }
 
 // Status is how a step ended.
@@ -105,9 +111,19 @@ type NotLeaderError struct {
 	LeaderAddr string
 	// Cause is why leadership could not be confirmed, if the check failed.
 	Cause error
+	// HandedOver is true when this apply demoted its own endpoint's node,
+	// so leadership moved on purpose.
+	HandedOver bool
 }
 
 func (e *NotLeaderError) Error() string {
+	if e.HandedOver {
+		msg := "stopped: this apply demoted its own endpoint's node, so leadership moved"
+		if e.LeaderAddr != "" {
+			msg += " to " + e.LeaderAddr
+		}
+		return msg + "; the new leader finishes the plan (run apply again there, or let its apply --auto do it)"
+	}
 	msg := "refusing to apply: the Docker endpoint's node is not the Swarm leader"
 	if e.Cause != nil {
 		msg = "refusing to apply: could not confirm that the Docker endpoint's node is the Swarm leader (" + e.Cause.Error() + ")"
@@ -232,8 +248,11 @@ type executor struct {
 	swarm    providers.Swarm
 	launched map[string][]providers.Instance // launch step id -> instances
 	secrets  map[string]bool
+	// handedOver is set once a demote step demoted the endpoint's own node.
+	handedOver bool
 
-	hookMu sync.Mutex
+	hookMu     sync.Mutex
+	handoverMu sync.Mutex
 }
 
 type outcome struct {

@@ -448,3 +448,60 @@ func TestCheckGraph(t *testing.T) {
 		})
 	}
 }
+
+func TestRunHandover(t *testing.T) {
+	tests := []struct {
+		name       string
+		findLeader bool
+		wantDone   []string
+		wantFailed []string
+	}{
+		{
+			name:       "without a finder the apply stops after demoting itself",
+			wantDone:   []string{"demote-self"},
+			wantFailed: []string{"remove-node-self"},
+		},
+		{
+			name: "with a finder it goes on through the new leader", findLeader: true,
+			wantDone: []string{"demote-self", "remove-node-self"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			if _, err := Run(context.Background(), bootstrapPlan(), w.deps()); err != nil {
+				t.Fatal(err)
+			}
+			w.swarm.selfID = "node-i-0001"
+			w.swarm.leaderAddr = "10.9.0.2:2377"
+			p := &plan.Plan{
+				Cluster: "c1", Desired: testCluster(), Observation: plan.ObservationSummary{Fingerprint: "fp-4"},
+				Steps: []plan.Step{
+					{ID: "demote-self", Action: plan.ActionDemote, Group: "managers", Node: "node-i-0001"},
+					{ID: "remove-node-self", Action: plan.ActionRemoveNode, Group: "managers", Node: "node-i-0001", DependsOn: []string{"demote-self"}},
+				},
+			}
+			d := w.deps()
+			if tc.findLeader {
+				d.FindLeader = func(context.Context) (providers.Swarm, error) { return otherLeader{w.swarm}, nil }
+			}
+			res, err := Run(context.Background(), p, d)
+			if diff := cmp.Diff(tc.wantDone, res.IDs(StatusDone)); diff != "" {
+				t.Errorf("done (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantFailed, res.IDs(StatusFailed)); diff != "" {
+				t.Errorf("failed (-want +got):\n%s", diff)
+			}
+			if tc.findLeader {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var nl *NotLeaderError
+			if !errors.As(err, &nl) || !nl.HandedOver || !strings.Contains(err.Error(), "leadership moved to 10.9.0.2:2377") {
+				t.Fatalf("err = %v, want a hand-over NotLeaderError naming the new leader", err)
+			}
+		})
+	}
+}

@@ -66,6 +66,7 @@ type fakeSwarm struct {
 	unmovedChecks int
 	calls               []string
 	dialed              int
+	selfID              string // the endpoint's own node
 }
 
 func newFakeSwarm() *fakeSwarm {
@@ -123,7 +124,7 @@ func (s *fakeSwarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	if !s.active {
 		return providers.SwarmState{}, nil
 	}
-	st := providers.SwarmState{Active: true, SelfIsLeader: s.leader, LeaderAddr: s.leaderAddr}
+	st := providers.SwarmState{Active: true, SelfID: s.selfID, SelfIsLeader: s.leader, LeaderAddr: s.leaderAddr}
 	for _, n := range s.nodes {
 		c := *n
 		st.Nodes = append(st.Nodes, c)
@@ -202,7 +203,10 @@ func (s *fakeSwarm) Demote(ctx context.Context, id string) error {
 		return err
 	}
 	s.record("demote %s", id)
-	n.Role, n.ManagerAddr, n.Reachability = providers.RoleWorker, "", ""
+	n.Role, n.ManagerAddr, n.Reachability, n.Leader = providers.RoleWorker, "", "", false
+	if id == s.selfID {
+		s.leader = false // leadership moves to another manager
+	}
 	return nil
 }
 
@@ -375,3 +379,9 @@ func (c *fakeCloud) live() int {
 	}
 	return n
 }
+
+// otherLeader is another manager's endpoint on the same fake swarm: it is
+// the leader once the first endpoint's node was demoted.
+type otherLeader struct{ *fakeSwarm }
+
+func (o otherLeader) IsLeader(ctx context.Context) (bool, error) { return true, nil }

@@ -39,8 +39,19 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 		return nil, e.awaitDrained(ctx, s)
 	case plan.ActionDemote:
 		return nil, e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
+			st, err := sw.Observe(ctx)
+			if err != nil {
+				return fmt.Errorf("failed to observe the swarm: %w", err)
+			}
 			if err := sw.Demote(ctx, id); err != nil {
-				return fmt.Errorf("failed to demote node %s: %w", id, err)
+				if id != st.SelfID || !e.selfDemoted(ctx, sw, id) {
+					return fmt.Errorf("failed to demote node %s: %w", id, err)
+				}
+			}
+			if id == st.SelfID {
+				e.mu.Lock()
+				e.handedOver = true
+				e.mu.Unlock()
 			}
 			return nil
 		})
@@ -61,9 +72,50 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 	return nil, fmt.Errorf("unknown action %q", s.Action)
 }
 
-// fence checks that the endpoint's node is the leader now.
+// fence checks that the endpoint's node is the leader now. After a
+// deliberate hand-over (this apply demoted its own node) it moves to the new
+// leader when Deps.FindLeader allows, else it stops.
 func (e *executor) fence(ctx context.Context) error {
-	return CheckLeader(ctx, e.currentSwarm())
+	err := CheckLeader(ctx, e.currentSwarm())
+	if err == nil {
+		return nil
+	}
+	var nl *NotLeaderError
+	e.mu.Lock()
+	handedOver := e.handedOver
+	e.mu.Unlock()
+	if !handedOver || !errors.As(err, &nl) {
+		return err
+	}
+	nl.HandedOver = true
+	if e.deps.FindLeader == nil {
+		return nl
+	}
+	e.handoverMu.Lock()
+	defer e.handoverMu.Unlock()
+	if CheckLeader(ctx, e.currentSwarm()) == nil {
+		return nil // another step moved already
+	}
+	var found providers.Swarm
+	perr := e.poll(ctx, e.joinTimeout(), func() (bool, error) {
+		sw, err := e.deps.FindLeader(ctx)
+		if err != nil || sw == nil {
+			return false, nil // an election may be under way
+		}
+		if CheckLeader(ctx, sw) != nil {
+			return false, nil
+		}
+		found = sw
+		return true, nil
+	})
+	if perr != nil {
+		return nl
+	}
+	e.mu.Lock()
+	e.swarm, e.handedOver = found, false
+	e.mu.Unlock()
+	e.deps.Logger.Info("continuing through the new leader after demoting this endpoint's node")
+	return nil
 }
 
 // CheckLeader returns nil when sw's node is the Swarm leader now, and a
@@ -85,6 +137,38 @@ func CheckLeader(ctx context.Context, sw providers.Swarm) error {
 		nl.LeaderAddr = st.LeaderAddr
 	}
 	return nl
+}
+
+// selfDemoted checks, after the endpoint's own demotion reported an error
+// (the engine's control socket goes away while it steps down), whether the
+// node is a worker now: through the new leader when Deps.FindLeader can
+// reach one, else through the endpoint itself (which is no manager any more
+// when it is active but cannot list nodes).
+func (e *executor) selfDemoted(ctx context.Context, sw providers.Swarm, id string) bool {
+	err := e.poll(ctx, e.joinTimeout(), func() (bool, error) {
+		if e.deps.FindLeader != nil {
+			if other, err := e.deps.FindLeader(ctx); err == nil && other != nil {
+				if st, err := other.Observe(ctx); err == nil {
+					for _, n := range st.Nodes {
+						if n.ID == id {
+							return n.Role == providers.RoleWorker, nil
+						}
+					}
+				}
+			}
+		}
+		st, err := sw.Observe(ctx)
+		if err == nil {
+			for _, n := range st.Nodes {
+				if n.ID == id {
+					return n.Role == providers.RoleWorker, nil
+				}
+			}
+			return false, nil
+		}
+		return st.Active && st.SelfID == id, nil
+	})
+	return err == nil
 }
 
 // groupInstance returns the instance spec and default role of a group.

@@ -207,6 +207,7 @@ func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),
 		Clock: apply.SystemClock{}, Hook: v, Logger: logger,
+		FindLeader: leaderFinderFor(s.cloud, p.Cluster),
 	})
 	if res != nil {
 		if verr := v.summary(res); verr != nil && err == nil {

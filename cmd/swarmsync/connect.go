@@ -87,6 +87,18 @@ func dialerFor(cloud providers.Cloud) apply.SwarmDialer {
 	return nil
 }
 
+// leaderFinderFor returns how a one-shot apply finds the new leader after
+// it demoted its own endpoint's node: with the local provider and no
+// DOCKER_HOST it can reach every manager; otherwise (an endpoint on one
+// manager) it cannot, and the new leader finishes the plan.
+func leaderFinderFor(cloud providers.Cloud, cluster string) func(context.Context) (providers.Swarm, error) {
+	lc, ok := cloud.(*local.Cloud)
+	if !ok || os.Getenv("DOCKER_HOST") != "" {
+		return nil
+	}
+	return func(ctx context.Context) (providers.Swarm, error) { return localSwarm(ctx, lc, cluster) }
+}
+
 // localDialer reaches a local machine's engine through its socket.
 type localDialer struct{ cloud *local.Cloud }
 

@@ -75,7 +75,7 @@ func Converge(ctx context.Context, t *testing.T, w *World, spec schema.Cluster, 
 	}
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: w.Cloud, Swarm: sw, Dialer: w.Dialer, Clock: apply.SystemClock{},
-		Hook: rec, PollInterval: 250 * time.Millisecond,
+		Hook: rec, PollInterval: 250 * time.Millisecond, FindLeader: w.Leader,
 	})
 	if res != nil {
 		rec.Add(fmt.Sprintf("%+v", *res))
