@@ -64,9 +64,9 @@ type fakeSwarm struct {
 	// unmovedChecks: TasksMoved reports false this many times first;
 	// -1 means never.
 	unmovedChecks int
-	calls               []string
-	dialed              int
-	selfID              string // the endpoint's own node
+	calls         []string
+	dialed        int
+	selfID        string // the endpoint's own node
 }
 
 func newFakeSwarm() *fakeSwarm {
