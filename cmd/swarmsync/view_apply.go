@@ -84,33 +84,19 @@ func target(s plan.Step) string {
 	return ""
 }
 
-// plan shows the plan before it is applied.
+// plan shows the plan before it is applied, with the plan view's text
+// renderer (rendered from the plan JSON, like `swarmsync plan`).
 func (v *applyView) plan(p *plan.Plan) error {
 	if v.json {
 		return v.emit(applyEvent{Type: "plan", Plan: p})
 	}
-	if len(p.Steps) == 0 {
-		return v.printf("No changes: cluster %s matches its spec.\n", p.Cluster)
+	js, err := plan.MarshalPlan(p)
+	if err != nil {
+		return fmt.Errorf("failed to encode the plan: %w", err)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Plan for cluster %s: %d step(s)\n", p.Cluster, len(p.Steps))
-	for _, s := range p.Steps {
-		line := fmt.Sprintf("  %-28s %-17s %s", s.ID, s.Action, s.Group)
-		if t := target(s); t != "" {
-			line += " " + t
-		}
-		if s.Reason != "" {
-			line += ": " + s.Reason
-		}
-		if len(s.DependsOn) > 0 {
-			line += " (after " + strings.Join(s.DependsOn, ", ") + ")"
-		}
-		b.WriteString(line + "\n")
-	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(&b, "Note: %s\n", n)
-	}
-	return v.printf("%s", b.String())
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return renderPlanText(v.w, js)
 }
 
 // StepStarted prints the start of a step.

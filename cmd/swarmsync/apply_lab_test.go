@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmsync/swarmsync/internal/testenv"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/providers/local"
+)
+
+const labSpec = `name: clilab
+provider:
+  local:
+    subnet: 10.247.16.0/24
+managers:
+  count: 3
+  availability: drain
+workers:
+  general:
+    count: %d
+update:
+  joinTimeout: 2m
+  drainTimeout: 1m
+`
+
+// TestApplyOnLocalMachines drives the real CLI entry point against real
+// local machines: confirmation, bootstrap, a stale saved plan, a fresh saved
+// plan, an endpoint that is not the leader, destroy; and scans every byte
+// of output for join tokens.
+func TestApplyOnLocalMachines(t *testing.T) {
+	testenv.NeedLab(t)
+	testenv.NeedCommands(t, "docker")
+	state, err := os.MkdirTemp("/tmp", "ssc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(localStateEnv, state)
+	t.Setenv("DOCKER_HOST", "")
+	os.Unsetenv("DOCKER_HOST")
+	cloud, err := local.New(local.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		insts, _ := cloud.Instances(context.Background(), "clilab")
+		var ids []string
+		for _, in := range insts {
+			if in.State != providers.StateTerminated {
+				ids = append(ids, in.ID)
+			}
+		}
+		if len(ids) > 0 {
+			if err := cloud.Terminate(context.Background(), "clilab", ids); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		os.RemoveAll(state)
+	})
+	repo := t.TempDir()
+	setWorkers := func(n int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(labSpec, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all bytes.Buffer
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := Main(args, strings.NewReader(""), &out, &errb)
+		all.WriteString(out.String() + errb.String())
+		return code, out.String(), errb.String()
+	}
+	live := func() int {
+		t.Helper()
+		insts, err := cloud.Instances(context.Background(), "clilab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, in := range insts {
+			if in.State.Live() {
+				n++
+			}
+		}
+		return n
+	}
+
+	setWorkers(1)
+	// Without a terminal and without --yes, nothing happens.
+	if code, _, stderr := run("apply", "--repo", repo); code != 1 || !strings.Contains(stderr, "stdin is not a terminal: run with --yes") {
+		t.Fatalf("apply without --yes: exit %d, stderr %q", code, stderr)
+	}
+	if n := live(); n != 0 {
+		t.Fatalf("%d instances after a refused apply, want 0", n)
+	}
+
+	start := time.Now()
+	if code, stdout, stderr := run("apply", "--repo", repo, "--yes"); code != 0 {
+		t.Fatalf("bootstrap: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("bootstrap 3 managers + 1 worker through the CLI: %s", time.Since(start).Round(10*time.Millisecond))
+	if n := live(); n != 4 {
+		t.Fatalf("%d live instances after bootstrap, want 4", n)
+	}
+	if code, stdout, _ := run("apply", "--repo", repo, "--yes"); code != 0 || !strings.Contains(stdout, "No changes") {
+		t.Fatalf("second apply: exit %d, stdout %q", code, stdout)
+	}
+
+	// A saved plan goes stale when the cluster changes under it.
+	setWorkers(2)
+	stale := filepath.Join(t.TempDir(), "stale.json")
+	if code, _, stderr := run("plan", "--repo", repo, "--out", stale); code != 0 && code != 2 {
+		t.Fatalf("plan --out: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run("apply", "--repo", repo, "--yes", "--format", "json"); code != 0 {
+		t.Fatalf("apply workers=2: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run("apply", stale); code != 1 || !strings.Contains(stderr, "plan is stale") {
+		t.Fatalf("stale plan: exit %d, stderr %q", code, stderr)
+	}
+	if n := live(); n != 5 {
+		t.Fatalf("%d live instances after refusing a stale plan, want 5", n)
+	}
+
+	// A fresh saved plan is applied as it is.
+	setWorkers(1)
+	fresh := filepath.Join(t.TempDir(), "fresh.json")
+	if code, _, stderr := run("plan", "--repo", repo, "--out", fresh); code != 0 && code != 2 {
+		t.Fatalf("plan --out: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := run("apply", fresh); code != 0 {
+		t.Fatalf("apply fresh plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := live(); n != 4 {
+		t.Fatalf("%d live instances after the fresh plan, want 4", n)
+	}
+
+	// Pointed at a manager that is not the leader, apply refuses and names
+	// the leader's address.
+	ctx := context.Background()
+	eps, err := cloud.ManagerEndpoints(ctx, "clilab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := docker.FindLeader(ctx, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := leader.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follower string
+	for _, ep := range eps {
+		if ep != leader.Host() {
+			follower = ep
+			break
+		}
+	}
+	setWorkers(2)
+	t.Setenv("DOCKER_HOST", follower)
+	code, _, stderr := run("apply", "--repo", repo, "--yes")
+	if code != 1 || !strings.Contains(stderr, "not the Swarm leader") || !strings.Contains(stderr, st.LeaderAddr) {
+		t.Fatalf("apply on a follower: exit %d, stderr %q (leader at %s)", code, stderr, st.LeaderAddr)
+	}
+	if n := live(); n != 4 {
+		t.Fatalf("%d live instances after a refused apply on a follower, want 4", n)
+	}
+	os.Unsetenv("DOCKER_HOST")
+
+	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "4 instance(s) terminated") {
+		t.Fatalf("destroy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := live(); n != 0 {
+		t.Fatalf("%d live instances after destroy, want 0", n)
+	}
+
+	if strings.Contains(all.String(), "SWMTKN-") {
+		t.Errorf("a join token appears in the CLI output")
+	}
+	if all.Len() == 0 {
+		t.Error("no output was captured to scan")
+	}
+}
