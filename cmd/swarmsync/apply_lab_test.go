@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
@@ -144,8 +149,62 @@ func TestApplyOnLocalMachines(t *testing.T) {
 		t.Fatalf("%d live instances after the fresh plan, want 4", n)
 	}
 
+	// apply --auto: the loop (on the leader) brings workers to 2 on its
+	// own, and serves /healthz and /status.
+	setWorkers(2)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	actx, stop := context.WithCancel(context.Background())
+	var autoOut, autoErr bytes.Buffer
+	autoDone := make(chan error, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: &autoOut, stderr: &autoErr}
+		o := &applyOptions{src: sourceFlags{Repo: repo}, format: "text", auto: true, listen: addr}
+		autoDone <- runApplyAuto(actx, a, o)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for live() != 5 && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	var status apply.LoopStatus
+	var health string
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/status"); err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&status)
+			resp.Body.Close()
+			if err == nil && status.Passes >= 1 && status.LastEnd.After(status.LastStart) {
+				break
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		health = string(b)
+	}
+	stop()
+	if err := <-autoDone; err != nil {
+		t.Fatalf("apply --auto: %v", err)
+	}
+	all.WriteString(autoOut.String() + autoErr.String())
+	if n := live(); n != 5 {
+		t.Fatalf("apply --auto left %d live instances, want 5\n%s", n, autoErr.String())
+	}
+	if !status.Leader || status.Passes < 1 || status.LastError != "" {
+		t.Errorf("status = %+v, want a leader pass without error", status)
+	}
+	if health != "ok\n" {
+		t.Errorf("/healthz = %q", health)
+	}
+
 	// Pointed at a manager that is not the leader, apply refuses and names
 	// the leader's address.
+	setWorkers(1)
 	ctx := context.Background()
 	eps, err := cloud.ManagerEndpoints(ctx, "clilab")
 	if err != nil {
@@ -166,18 +225,17 @@ func TestApplyOnLocalMachines(t *testing.T) {
 			break
 		}
 	}
-	setWorkers(2)
 	t.Setenv("DOCKER_HOST", follower)
 	code, _, stderr := run("apply", "--repo", repo, "--yes")
 	if code != 1 || !strings.Contains(stderr, "not the Swarm leader") || !strings.Contains(stderr, st.LeaderAddr) {
 		t.Fatalf("apply on a follower: exit %d, stderr %q (leader at %s)", code, stderr, st.LeaderAddr)
 	}
-	if n := live(); n != 4 {
-		t.Fatalf("%d live instances after a refused apply on a follower, want 4", n)
+	if n := live(); n != 5 {
+		t.Fatalf("%d live instances after a refused apply on a follower, want 5", n)
 	}
 	os.Unsetenv("DOCKER_HOST")
 
-	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "4 instance(s) terminated") {
+	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "5 instance(s) terminated") {
 		t.Fatalf("destroy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if n := live(); n != 0 {
