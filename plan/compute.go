@@ -30,6 +30,8 @@ type member struct {
 	// frozen members count toward their group but are not changed in this
 	// pass (a stray manager that cannot be demoted yet).
 	frozen bool
+	// stale marks an instance whose node never joined within joinTimeout.
+	stale bool
 }
 
 func (m *member) id() string {
@@ -123,7 +125,12 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 		return nil, fmt.Errorf("failed to plan cluster %q: managers.count is %d, want 1, 3, 5 or 7", desired.Name, desired.Managers.Count)
 	}
 	obs := observed.Canonical()
+	win, err := disruptionWindows(desired.Schedule.DisruptionWindows, obs.TakenAt)
+	if err != nil {
+		return nil, fmt.Errorf("failed to plan cluster %q: %w", desired.Name, err)
+	}
 	b := newBuilder(desired, obs)
+	b.hold, b.nextWindow = !win.open, win.next
 	p := &Plan{
 		FormatVersion: FormatVersion,
 		Cluster:       desired.Name,
@@ -184,6 +191,12 @@ type builder struct {
 	workerJoined  bool
 	managerJoined bool
 	batch         map[string]int
+
+	// hold is set when the spec declares disruption windows and none is
+	// open at now: disruptive changes are held back (see allow).
+	hold       bool
+	nextWindow time.Time
+	held       int // disruptive changes held back
 }
 
 func newBuilder(d schema.Cluster, o Observed) *builder {
@@ -319,6 +332,7 @@ func (b *builder) classify() {
 		}
 		switch {
 		case m.node == nil && !in.LaunchedAt.Add(joinTimeout).After(b.now):
+			m.stale = true
 			g.stale = append(g.stale, m)
 		case m.node == nil:
 			g.pending = append(g.pending, m)
@@ -484,7 +498,33 @@ func (b *builder) build() error {
 	if b.replaceDeferred > 0 {
 		b.note("%d out-of-date member(s) will be replaced in later passes: safety.maxRemovalsPerApply (%d) is reached in this one.", b.replaceDeferred, b.d.Safety.MaxRemovalsPerApply)
 	}
+	if b.held > 0 {
+		when := "no window opens within the next five years; check schedule.disruptionWindows"
+		if !b.nextWindow.IsZero() {
+			when = "the next window opens at " + b.nextWindow.UTC().Format(time.RFC3339)
+		}
+		b.note("%d disruptive change(s) (drain, replace, scale-down, prune, demote, remove, terminate of a running member) are held back: no disruption window (schedule.disruptionWindows) is open at %s; %s.", b.held, b.now.UTC().Format(time.RFC3339), when)
+	}
 	return nil
+}
+
+// allow reports whether m may be taken out of the cluster now, and counts
+// it as held back when not. Outside every disruption window only members
+// that give nothing any more may go: taking them away costs no capacity
+// and no raft vote. So self-healing of what is already dead runs at any
+// time — a node that is Down (its instance gone, or a worker Down for
+// longer than update.joinTimeout), an instance whose node never joined,
+// and an unreachable manager whose node is Down — while a member whose
+// node is Ready (or about to join), or a reachable manager, waits for a
+// window: scale-down, prune, rolling replacement, demoting a stray
+// manager, and removing an unreachable manager whose node still runs.
+func (b *builder) allow(m *member) bool {
+	joining := m.node == nil && m.inst != nil && !m.stale
+	if !b.hold || !(m.ready() || m.isReachable() || joining) {
+		return true
+	}
+	b.held++
+	return false
 }
 
 func liveOwned(in []providers.Instance) []providers.Instance {
@@ -727,7 +767,7 @@ func (b *builder) managers() string {
 	// Unreachable members first: demoting one never costs quorum and makes
 	// every later change safer.
 	for _, m := range c.deadManagers {
-		if !b.takeHeal() {
+		if !b.allow(m) || !b.takeHeal() {
 			continue
 		}
 		why := "the manager is unreachable"
@@ -737,6 +777,10 @@ func (b *builder) managers() string {
 		chain, _ = b.managerLeave(m, why, 0, chain)
 	}
 	for _, m := range c.strayManagers {
+		if !b.allow(m) {
+			m.frozen = true
+			continue
+		}
 		if m.node.ID == b.leader {
 			b.note("Node %s of group %s is the leader but should be a worker; it is left as it is. Move leadership away and run swarmsync again.", m.node.ID, m.group)
 			m.frozen = true
@@ -754,7 +798,7 @@ func (b *builder) managers() string {
 		b.reach--
 	}
 	for _, m := range g.misplaced {
-		if b.takeHeal() {
+		if b.allow(m) && b.takeHeal() {
 			chain, _ = b.managerLeave(m, "the manager was demoted but not removed (an interrupted removal)", 0, chain)
 		}
 	}
@@ -780,7 +824,7 @@ func (b *builder) managers() string {
 	if excess := len(kept) - want; excess > 0 {
 		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.node != nil && m.node.ID == b.leader })
 		for _, m := range pickVictims(cands, excess, kept) {
-			if !b.takeHeal() {
+			if !b.allow(m) || !b.takeHeal() {
 				continue
 			}
 			var ok bool
@@ -803,7 +847,7 @@ func (b *builder) managers() string {
 	}
 	replaced := map[*member]bool{}
 	for _, m := range pickVictims(outdated, len(outdated), kept) {
-		if !b.takeReplace() {
+		if !b.allow(m) || !b.takeReplace() {
 			continue
 		}
 		b.batch[schema.ManagersGroup]++
@@ -848,7 +892,7 @@ func (b *builder) workers(name string) {
 			}
 		}
 		for _, m := range g.kept {
-			if m.frozen || !b.takeHeal() {
+			if m.frozen || !b.allow(m) || !b.takeHeal() {
 				continue
 			}
 			after := m.joinStep
@@ -873,7 +917,7 @@ func (b *builder) workers(name string) {
 	if excess := len(kept) - want; excess > 0 {
 		movable := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen })
 		for _, m := range pickVictims(movable, excess, kept) {
-			if !b.takeHeal() {
+			if !b.allow(m) || !b.takeHeal() {
 				continue
 			}
 			b.workerLeave(m, fmt.Sprintf("workers.%s.count is %d", strings.TrimPrefix(name, "workers/"), want), 0, m.joinStep)
@@ -895,7 +939,7 @@ func (b *builder) workers(name string) {
 	victims := pickVictims(outdated, len(outdated), kept)
 	var allowed []*member
 	for _, m := range victims {
-		if b.takeReplace() {
+		if b.allow(m) && b.takeReplace() {
 			allowed = append(allowed, m)
 		}
 	}
@@ -951,7 +995,7 @@ func (b *builder) leaderLast(chain string) {
 			lm = m
 		}
 	}
-	if lm == nil || !b.takeReplace() {
+	if lm == nil || !b.allow(lm) || !b.takeReplace() {
 		if lm != nil {
 			b.labelDrift(lm, "")
 		}

@@ -27,4 +27,9 @@
 //     replacements are bounded by what is left of the limit and continue in
 //     later passes (a note says so).
 //   - Lost quorum plans nothing and explains the manual recovery.
+//   - When the spec declares schedule.disruptionWindows and none is open at
+//     "now", only changes that take no capacity and no raft vote away are
+//     planned (launches, joins, labels, rotations, and self-healing of what
+//     is already dead); the rest is held back and a note names when the
+//     next window opens.
 package plan

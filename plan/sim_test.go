@@ -48,6 +48,100 @@ type model struct {
 	// change in progress.
 	inFlight string
 	removed  map[string]bool // member keys removed in the current pass
+	// windows are the spec's disruption windows; outside them (closed)
+	// no step may take capacity or a raft vote away.
+	windows []simWindow
+	closed  bool
+}
+
+// simWindow is a disruption window the test can evaluate on its own: daily
+// or weekly at hour:minute UTC, or every period since the Unix epoch.
+type simWindow struct {
+	every        time.Duration
+	hour, minute int
+	dow          int // -1: every day
+	dur          time.Duration
+}
+
+func (w simWindow) cron() string {
+	switch {
+	case w.every > 0:
+		return "@every " + w.every.String()
+	case w.dow < 0:
+		return fmt.Sprintf("%d %d * * *", w.minute, w.hour)
+	}
+	return fmt.Sprintf("%d %d * * %d", w.minute, w.hour, w.dow)
+}
+
+// openAt looks at the activations of the last days directly.
+func (w simWindow) openAt(t time.Time) bool {
+	t = t.UTC()
+	if w.every > 0 {
+		p := int64(w.every / time.Second)
+		start := time.Unix(t.Unix()/p*p, 0)
+		return t.Before(start.Add(w.dur))
+	}
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	for k := 0; k <= 8; k++ {
+		a := day.AddDate(0, 0, -k).Add(time.Duration(w.hour)*time.Hour + time.Duration(w.minute)*time.Minute)
+		if w.dow >= 0 && int(a.Weekday()) != w.dow {
+			continue
+		}
+		if !a.After(t) && t.Before(a.Add(w.dur)) {
+			return true
+		}
+	}
+	return false
+}
+
+func genWindows(r *rand.Rand) []simWindow {
+	if r.IntN(3) > 0 {
+		return nil
+	}
+	var ws []simWindow
+	for range 1 + r.IntN(2) {
+		w := simWindow{hour: r.IntN(24), minute: r.IntN(4) * 15, dow: -1, dur: time.Duration(30+r.IntN(8)*30) * time.Minute}
+		switch r.IntN(3) {
+		case 0:
+			w.dow = r.IntN(7)
+		case 1:
+			w.every = []time.Duration{time.Hour, 5 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}[r.IntN(4)]
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+func (m *model) windowOpen(t time.Time) bool {
+	if len(m.windows) == 0 {
+		return true
+	}
+	for _, w := range m.windows {
+		if w.openAt(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// disruptive reports whether s, applied to the model now, takes capacity
+// or a raft vote away: a drain, the demotion of a reachable manager, or
+// the removal or termination of a Ready node.
+func (m *model) disruptive(s Step) bool {
+	switch s.Action {
+	case ActionDrain, ActionAwaitDrained:
+		return true
+	case ActionDemote, ActionRemoveNode:
+		ns, err := m.targets(s)
+		if err != nil {
+			return false // reported by apply
+		}
+		return ns[0].ready
+	case ActionTerminate:
+		n := m.nodeOfInst(s.Instance)
+		return n != nil && n.ready
+	}
+	return false
 }
 
 func newModel(spec schema.Cluster, now time.Time) *model {
@@ -462,6 +556,9 @@ func (m *model) run(p *Plan, r *rand.Rand) error {
 	}
 	for _, i := range order {
 		s := p.Steps[i]
+		if m.closed && m.disruptive(s) {
+			return fmt.Errorf("step %d (%s) is disruptive but no disruption window is open at %s", i, s.ID, m.now.Format(time.RFC3339))
+		}
 		if err := m.apply(s, done); err != nil {
 			return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
 		}
@@ -744,6 +841,26 @@ func checkRefusal(t *testing.T, m *model, err error) {
 	}
 }
 
+// heldUntil returns when the next disruption window opens, as a plan's
+// note says, and whether the plan holds changes back.
+func heldUntil(p *Plan) (time.Time, bool) {
+	for _, n := range p.Notes {
+		if !strings.Contains(n, "are held back") {
+			continue
+		}
+		_, after, ok := strings.Cut(n, "the next window opens at ")
+		if !ok {
+			return time.Time{}, true
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSuffix(after, "."))
+		if err != nil {
+			return time.Time{}, true
+		}
+		return t, true
+	}
+	return time.Time{}, false
+}
+
 // TestPlanProperties plans random specs against random observed states
 // and executes each plan on the model: every intermediate state keeps
 // quorum, workers are drained before they go, removals stay within the
@@ -751,12 +868,21 @@ func checkRefusal(t *testing.T, m *model, err error) {
 // spec.
 func TestPlanProperties(t *testing.T) {
 	const cases = 10000
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	stats := map[string]int{}
 	for i := range cases {
 		r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
 		spec := genSpec(r)
+		wins := genWindows(r)
+		for _, w := range wins {
+			spec.Schedule.DisruptionWindows = append(spec.Schedule.DisruptionWindows, schema.Window{Cron: w.cron(), Duration: schema.Duration{Duration: w.dur}})
+		}
+		now := base
+		if len(wins) > 0 {
+			now = base.Add(time.Duration(r.IntN(14*24*60)) * time.Minute)
+		}
 		m := genModel(r, spec, now)
+		m.windows = wins
 		desc := func() string {
 			b, _ := MarshalObserved(m.observe())
 			return fmt.Sprintf("case %d\nspec: %+v\nobserved: %s", i, spec, b)
@@ -791,9 +917,25 @@ func TestPlanProperties(t *testing.T) {
 				break
 			}
 			prev = view(p)
+			m.closed = !m.windowOpen(m.now)
+			next, held := heldUntil(p)
+			switch {
+			case held && !m.closed:
+				t.Fatalf("pass %d: a disruption window is open at %s but the plan holds changes back: %q\n%s", pass, m.now.Format(time.RFC3339), p.Notes, before)
+			case held:
+				if !next.After(m.now) || !m.windowOpen(next) || (!next.Add(-time.Second).Before(m.now) && m.windowOpen(next.Add(-time.Second))) {
+					t.Fatalf("pass %d: at %s the plan says the next window opens at %s, which is not when one opens\n%s", pass, m.now.Format(time.RFC3339), next.Format(time.RFC3339), before)
+				}
+			}
 			if err := m.run(p, r); err != nil {
 				js, _ := MarshalPlan(p)
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
+			}
+			if held {
+				// Wait for the window the note names, then plan again.
+				m.now = next
+				stats["held-for-window"]++
+				continue
 			}
 			if len(p.Steps) == 0 {
 				if slices.ContainsFunc(p.Notes, func(n string) bool {
@@ -815,7 +957,7 @@ func TestPlanProperties(t *testing.T) {
 			}
 			if pass == 1 && !slices.ContainsFunc(p.Notes, func(n string) bool {
 				return strings.Contains(n, "later pass") || strings.Contains(n, "below quorum") || strings.Contains(n, "break quorum")
-			}) {
+			}) && len(wins) == 0 {
 				// Not bounded by a limit: one pass must be enough.
 				p2, err := Compute(spec, m.observe(), Source{})
 				if err != nil || len(p2.Steps) != 0 {
