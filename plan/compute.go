@@ -375,6 +375,10 @@ type wantedState struct {
 	labels map[string]string
 	keys   []string // sorted keys of labels
 	avail  providers.Availability
+	// managed is the NodeLabelManaged value ("" when the spec sets no
+	// labels) and spec the spec label keys it lists.
+	managed string
+	spec    map[string]bool
 }
 
 // want returns wanted(group), computed once per group. Callers must not
@@ -384,12 +388,19 @@ func (b *builder) want(group string) wantedState {
 	if !ok {
 		w.labels, w.avail = b.wanted(group)
 		w.keys = slices.Sorted(maps.Keys(w.labels))
+		w.managed = w.labels[NodeLabelManaged]
+		w.spec = map[string]bool{}
+		for _, k := range specKeys(w.labels) {
+			w.spec[k] = true
+		}
 		b.wants[group] = w
 	}
 	return w
 }
 
-// wanted returns the labels and availability the spec wants on group's nodes.
+// wanted returns the labels and availability the spec wants on group's
+// nodes: the spec's labels, the group label and, when the spec sets labels,
+// NodeLabelManaged listing their keys.
 func (b *builder) wanted(group string) (map[string]string, providers.Availability) {
 	var labels map[string]string
 	var avail string
@@ -405,8 +416,11 @@ func (b *builder) wanted(group string) (map[string]string, providers.Availabilit
 			avail = string(providers.AvailabilityActive)
 		}
 	}
-	out := make(map[string]string, len(labels)+1)
+	out := make(map[string]string, len(labels)+2)
 	maps.Copy(out, labels)
+	if keys := specKeys(labels); len(keys) > 0 {
+		out[NodeLabelManaged] = encodeManaged(keys)
+	}
 	out[providers.NodeLabelGroup] = group
 	return out, providers.Availability(avail)
 }
@@ -733,8 +747,11 @@ func (b *builder) managerLeave(m *member, why string, batch int, after string) (
 	return lastOf(last), true
 }
 
-// labelDrift plans a label step when m's node lacks a wanted label or has
-// another availability.
+// labelDrift plans a label step when m's node lacks a wanted label, has
+// another availability, or still carries a label swarmsync wrote earlier
+// (listed in NodeLabelManaged) that the spec no longer has. Such a label is
+// removed by the step (value ""); labels swarmsync never managed are left
+// alone.
 func (b *builder) labelDrift(m *member, after string) {
 	if m.node == nil || m.node.State != providers.NodeReady {
 		return
@@ -743,8 +760,22 @@ func (b *builder) labelDrift(m *member, after string) {
 	labels, avail := w.labels, w.avail
 	var diff []string
 	for _, k := range w.keys {
-		if v, ok := m.node.Labels[k]; !ok || v != labels[k] {
+		// An empty value is what Swarm removes: absent is the same.
+		if m.node.Labels[k] != labels[k] {
 			diff = append(diff, k+"="+labels[k])
+		}
+	}
+	var drop []string
+	if had := m.node.Labels[NodeLabelManaged]; had != w.managed {
+		for _, k := range decodeManaged(had) {
+			if _, ok := m.node.Labels[k]; ok && !w.spec[k] && !strings.HasPrefix(k, "swarmsync.") {
+				diff = append(diff, "-"+k+" (no longer in the spec)")
+				drop = append(drop, k)
+			}
+		}
+		if w.managed == "" {
+			diff = append(diff, "-"+NodeLabelManaged)
+			drop = append(drop, NodeLabelManaged)
 		}
 	}
 	if m.node.Availability != avail {
@@ -753,7 +784,11 @@ func (b *builder) labelDrift(m *member, after string) {
 	if len(diff) == 0 {
 		return
 	}
-	s, t := target(Step{Action: ActionLabel, Labels: maps.Clone(labels), Availability: avail, DependsOn: deps(after),
+	out := maps.Clone(labels)
+	for _, k := range drop {
+		out[k] = "" // removes the key (providers.NodeChange)
+	}
+	s, t := target(Step{Action: ActionLabel, Labels: out, Availability: avail, DependsOn: deps(after),
 		Reason: "labels or availability drifted from the spec: " + strings.Join(diff, ", ")}, m)
 	b.add(s, t)
 }

@@ -34,6 +34,10 @@ type simNode struct {
 	drained      bool
 	noEngineTag  bool
 	wasManager   bool // demoted in this plan
+	// oldKey is a label swarmsync wrote earlier (listed in
+	// NodeLabelManaged) that the spec no longer has; keepKey is a label
+	// swarmsync never managed. Both "" when none.
+	oldKey, keepKey string
 }
 
 type model struct {
@@ -373,7 +377,13 @@ func (m *model) apply(s Step, done map[string]bool) error {
 			}
 			switch s.Action {
 			case ActionLabel:
-				maps.Copy(n.labels, s.Labels)
+				for k, v := range s.Labels {
+					if v == "" {
+						delete(n.labels, k) // as Swarm does
+					} else {
+						n.labels[k] = v
+					}
+				}
 				if s.Availability == "" {
 					return fmt.Errorf("label without availability")
 				}
@@ -614,6 +624,15 @@ func (m *model) converged() error {
 					return fmt.Errorf("node %s label %s=%q, want %q", n.id, k, n.labels[k], v)
 				}
 			}
+			if _, ok := labels[NodeLabelManaged]; !ok && n.labels[NodeLabelManaged] != "" {
+				return fmt.Errorf("node %s still lists managed labels %q, the spec sets none", n.id, n.labels[NodeLabelManaged])
+			}
+			if _, ok := n.labels[n.oldKey]; ok && n.oldKey != "" && labels[n.oldKey] == "" {
+				return fmt.Errorf("node %s still has label %q, which swarmsync wrote and the spec dropped", n.id, n.oldKey)
+			}
+			if n.keepKey != "" && n.labels[n.keepKey] != "1" {
+				return fmt.Errorf("node %s lost label %q, which swarmsync never managed", n.id, n.keepKey)
+			}
 			if n.avail != avail {
 				return fmt.Errorf("node %s availability %s, want %s", n.id, n.avail, avail)
 			}
@@ -694,6 +713,23 @@ func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
 			maps.Copy(n.labels, labels)
 		} else {
 			n.labels[providers.NodeLabelGroup] = group
+		}
+		if r.IntN(5) == 0 { // a label not managed by swarmsync
+			n.keepKey = []string{"keep", "old", "x"}[r.IntN(3)]
+			n.labels[n.keepKey] = "1"
+		}
+		if r.IntN(4) == 0 { // a label written by an earlier spec
+			old := []string{"old", "old,x", "x%2C"}[r.IntN(3)]
+			if old != n.keepKey {
+				n.oldKey = old
+				n.labels[old] = "1"
+				keys := append(specKeys(labels), old)
+				slices.Sort(keys)
+				for i, k := range keys {
+					keys[i] = strings.NewReplacer("%", "%25", ",", "%2C").Replace(k)
+				}
+				n.labels[NodeLabelManaged] = strings.Join(keys, ",")
+			}
 		}
 		n.avail = av
 		if r.IntN(8) == 0 {

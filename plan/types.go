@@ -103,6 +103,9 @@ type Step struct {
 	Init bool `json:"init,omitempty"`
 
 	// Label parameters (ActionLabel): the wanted spec labels and availability.
+	// Labels are merged into the node's labels; a key whose value is ""
+	// is removed from the node (a label swarmsync wrote earlier that the
+	// spec no longer has). NodeLabelManaged records the spec keys written.
 	Labels       map[string]string      `json:"labels,omitempty"`
 	Availability providers.Availability `json:"availability,omitempty"`
 
