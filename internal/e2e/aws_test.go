@@ -42,11 +42,15 @@ func TestAWSCrashSafety(t *testing.T) {
 	CrashSafety(t, w, 1, 2)
 }
 
-// throttleFraction fails about percent% of every action's requests with
-// RequestLimitExceeded, spread by a hash of the action and request number
-// (deterministic, and never the same position in every action).
+// throttleFraction fails the first request of every action and about
+// percent% of the others with RequestLimitExceeded, spread by a hash of the
+// action and request number (deterministic, and never the same position in
+// every action).
 func throttleFraction(percent uint32) ec2sim.Fault {
 	return func(action string, n int) *ec2sim.APIError {
+		if n == 1 {
+			return ec2sim.Throttled()
+		}
 		h := fnv.New32a()
 		h.Write([]byte(action + "/" + strconv.Itoa(n)))
 		if h.Sum32()%100 < percent {
@@ -56,9 +60,10 @@ func throttleFraction(percent uint32) ec2sim.Fault {
 	}
 }
 
-// TestAWSThrottlingStorm scales workers 1 → 3 and managers 1 → 3 while 40%
-// of all EC2 requests are throttled: the cluster still converges to the
-// exact shape, with no duplicate launch.
+// TestAWSThrottlingStorm scales workers 1 → 3 and managers 1 → 3, then
+// workers back to 1, while 40% of all EC2 requests are throttled: the
+// cluster still converges to the exact shape each time, with no duplicate
+// launch.
 func TestAWSThrottlingStorm(t *testing.T) {
 	aw := NewAWSWorldDetail(t, "awsstorm", 25)
 	w := aw.World
@@ -71,22 +76,35 @@ func TestAWSThrottlingStorm(t *testing.T) {
 	aw.Sim.AddFault(throttleFraction(40))
 	up := withCounts(w.Spec, 3, 3)
 	took := MustConverge(ctx, t, w, up, rec)
-	aw.Sim.ClearFaults()
 	CheckShape(ctx, t, w, up)
 	t.Logf("FIGURE aws scale-up 1+1 → 3+3 under 40%% throttling: %s", took.Round(10e6))
-
-	calls := aw.Sim.CallCounts()
-	t.Logf("requests during the storm: %v; throttled: DescribeInstances %d, RunInstances %d",
-		calls, aw.Sim.ThrottledCalls("DescribeInstances"), aw.Sim.ThrottledCalls("RunInstances"))
-	for _, action := range []string{"DescribeInstances", "RunInstances"} {
-		if aw.Sim.ThrottledCalls(action) == 0 {
-			t.Errorf("no %s request was throttled: the storm did not hit the scale-up", action)
-		}
-	}
 	// Exactly the 4 new instances were launched (plus the 2 of the
 	// bootstrap): retried launches reused their reservation.
 	if n := len(aw.Sim.Instances()); n != 6 {
 		t.Errorf("the emulator holds %d instances, want 6 (2 bootstrapped + 4 launched once each)", n)
+	}
+
+	down := withCounts(w.Spec, 3, 1)
+	MustConverge(ctx, t, w, down, rec)
+	aw.Sim.ClearFaults()
+	CheckShape(ctx, t, w, down)
+
+	t.Logf("requests during the storm: %v; throttled: DescribeInstances %d, RunInstances %d, TerminateInstances %d",
+		aw.Sim.CallCounts(), aw.Sim.ThrottledCalls("DescribeInstances"), aw.Sim.ThrottledCalls("RunInstances"),
+		aw.Sim.ThrottledCalls("TerminateInstances"))
+	for _, action := range []string{"DescribeInstances", "RunInstances", "TerminateInstances"} {
+		if aw.Sim.ThrottledCalls(action) == 0 {
+			t.Errorf("no %s request was throttled: the storm missed it", action)
+		}
+	}
+	terminated := 0
+	for _, in := range aw.Sim.Instances() {
+		if in.State == ec2sim.StateTerminated || in.State == ec2sim.StateShuttingDown {
+			terminated++
+		}
+	}
+	if terminated != 2 {
+		t.Errorf("%d instances terminated, want the 2 surplus workers", terminated)
 	}
 	assertNoTokenIn(ctx, t, w, rec.Text())
 }
