@@ -106,6 +106,9 @@ type groupState struct {
 	stale   []*member // owned instances whose node never joined within joinTimeout
 	orphans []*member // Down nodes of the group whose instance is gone
 	waiting []*member // Ready nodes of the group whose instance is gone
+	// broken are workers of a declared group whose node is Down although
+	// their instance runs, launched more than joinTimeout ago: replaced.
+	broken []*member
 	// misplaced are managers-group members whose node is a worker (an
 	// interrupted removal): they leave.
 	misplaced []*member
@@ -344,10 +347,23 @@ func (b *builder) classify() {
 			g.kept = append(g.kept, m)
 		case !m.isManager() && in.Group == schema.ManagersGroup:
 			g.misplaced = append(g.misplaced, m)
+		case m.node.State == providers.NodeDown && !in.LaunchedAt.Add(joinTimeout).After(b.now) && b.declared(in.Group):
+			// The observation has no "Down since". Down is Swarm's verdict
+			// after missed heartbeats; an instance older than joinTimeout
+			// had its chance to come up, so a Down node of it is treated
+			// like one that never joined: it is replaced. A node Down
+			// within joinTimeout of its launch is still given time.
+			g.broken = append(g.broken, m)
 		default:
 			g.kept = append(g.kept, m)
 		}
 	}
+}
+
+// declared reports whether the spec declares group.
+func (b *builder) declared(group string) bool {
+	_, ok := b.desiredCount(group)
+	return ok
 }
 
 // desiredCount returns the spec's count for group and whether the spec
@@ -492,7 +508,7 @@ func (b *builder) build() error {
 	for name, g := range c.groups {
 		heal += len(g.orphans) + len(g.misplaced)
 		if _, declared := b.desiredCount(name); declared {
-			heal += len(g.stale)
+			heal += len(g.stale) + len(g.broken)
 		}
 	}
 	b.budget = b.d.Safety.MaxRemovalsPerApply
@@ -959,8 +975,21 @@ func (b *builder) workers(name string) {
 			kept = slices.DeleteFunc(kept, func(x *member) bool { return x == m })
 		}
 	}
+	fill := ""
 	if n := want - len(kept); n > 0 {
-		b.launch(name, n, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", strings.TrimPrefix(name, "workers/"), want, len(kept)), 0)
+		fill = b.launch(name, n, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", strings.TrimPrefix(name, "workers/"), want, len(kept)), 0)
+	}
+	// Workers Down for good leave like any worker (a Down node is not
+	// drained: it runs nothing), after the launch that makes up the count,
+	// so the group is never shorter than it is now.
+	why := fmt.Sprintf("the node is Down although its instance runs, launched more than update.joinTimeout (%s) ago; it is removed", b.d.Update.JoinTimeout.Duration)
+	if fill != "" {
+		why = strings.TrimSuffix(why, "removed") + "replaced"
+	}
+	for _, m := range g.broken {
+		if b.allow(m) && b.takeHeal() {
+			b.workerLeave(m, why, 0, fill)
+		}
 	}
 	// Rolling replacement in batches of update.parallelism; each batch
 	// launches up to update.maxSurge replacements before its victims leave,

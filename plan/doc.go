@@ -26,6 +26,13 @@
 //     safety.allowEmpty, refuse the plan (RefusedError). Self-healing and
 //     replacements are bounded by what is left of the limit and continue in
 //     later passes (a note says so).
+//   - Self-healing: a Down node whose instance is gone is removed; an
+//     instance whose node never joined within update.joinTimeout is
+//     terminated; a worker whose node is Down while its instance runs,
+//     launched more than update.joinTimeout ago, is replaced (the launch
+//     that makes up the count first, then terminate and remove-node). The
+//     observation has no "Down since", so the instance's age stands in for
+//     it. All of it counts against safety.maxRemovalsPerApply.
 //   - Lost quorum plans nothing and explains the manual recovery.
 //   - When the spec declares schedule.disruptionWindows and none is open at
 //     "now", only changes that take no capacity and no raft vote away are

@@ -616,6 +616,8 @@ func (m *model) converged() error {
 			}
 		} else if n.role != providers.RoleWorker {
 			return fmt.Errorf("worker instance %s is a %s", in.id, n.role)
+		} else if !n.ready && !in.launched.Add(m.spec.Update.JoinTimeout.Duration).After(m.now) {
+			return fmt.Errorf("worker %s is Down for longer than joinTimeout and was not replaced", in.id)
 		}
 		if n.ready {
 			labels, avail := (&builder{d: m.spec}).wanted(in.group)
@@ -754,6 +756,9 @@ func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
 		labelNode(n, group)
 		if r.IntN(14) == 0 {
 			n.ready, n.reach = false, false // Down (an unreachable manager)
+			if r.IntN(3) == 0 {
+				in.launched = now.Add(-time.Duration(r.IntN(9)) * time.Minute) // Down while it starts
+			}
 		} else if role == providers.RoleManager && r.IntN(15) == 0 {
 			n.reach = false // Ready but unreachable
 		}
@@ -840,6 +845,8 @@ func (m *model) requested() (removals int, emptied bool) {
 		case n == nil:
 		case n.role == providers.RoleManager && !(n.reach && n.ready):
 		case in.group == schema.ManagersGroup && n.role != providers.RoleManager:
+		case n.role == providers.RoleWorker && !n.ready && !in.launched.Add(m.spec.Update.JoinTimeout.Duration).After(m.now):
+			// Down for good: replaced, not counted.
 		default:
 			have[in.group]++
 		}
