@@ -87,14 +87,21 @@ func TestDisruptionWindows(t *testing.T) {
 func TestComputeOutsideWindow(t *testing.T) {
 	closed := []schema.Window{{Cron: "0 2 * * SAT", Duration: schema.Duration{Duration: 4 * time.Hour}}} // t0 is Friday 12:00 UTC
 	open := []schema.Window{{Cron: "0 11 * * FRI", Duration: schema.Duration{Duration: 4 * time.Hour}}}
-	// broken: the web workers are out of date, one more is wanted, a
-	// Down node's instance is gone and an instance never joined.
+	// broken: the web workers are out of date, one more is wanted, one of
+	// them is Down for good, a Down node's instance is gone and an
+	// instance never joined.
 	broken := func(c schema.Cluster) Observed {
 		c.Workers = maps.Clone(c.Workers)
 		c.Workers["web"] = schema.WorkerGroup{Count: 2, Availability: "active", Instance: schema.Instance{Type: "m5.large", Image: "ami-0"}, Labels: map[string]string{"tier": "web"}}
 		o := steady(c)
 		o.Swarm.Nodes = append(o.Swarm.Nodes, providers.Node{ID: "n-gone", Role: providers.RoleWorker, State: providers.NodeDown,
 			Labels: map[string]string{providers.NodeLabelGroup: "workers/web"}, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-gone"}})
+		for i := range o.Swarm.Nodes { // Down for good: its instance is days old
+			if n := &o.Swarm.Nodes[i]; n.Labels[providers.NodeLabelGroup] == "workers/web" {
+				n.State = providers.NodeDown
+				break
+			}
+		}
 		o.Instances = append(o.Instances, providers.Instance{ID: "i-never", Cluster: "prod", Group: "workers/web", State: providers.StateRunning,
 			Config: ConfigDigest(c, "workers/web"), LaunchedAt: t0.Add(-time.Hour)})
 		return o
@@ -114,13 +121,14 @@ func TestComputeOutsideWindow(t *testing.T) {
 		want := []stepView{
 			{ActionRemoveNode, "n-gone"},
 			{ActionTerminate, "i-never"},
-			{ActionLaunch, "workers/web x1 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""},
+			{ActionLaunch, "workers/web x2 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""},
+			{ActionTerminate, "i-00010"}, {ActionRemoveNode, "i-00010"}, // Down for good
 			{ActionRotateJoinToken, ""},
 		}
 		if d := cmp.Diff(want, view(p)); d != "" {
 			t.Errorf("steps (-want +got):\n%s", d)
 		}
-		note := "2 disruptive change(s) (drain, replace, scale-down, prune, demote, remove, terminate of a running member) are held back: no disruption window (schedule.disruptionWindows) is open at 2026-05-01T12:00:00Z; the next window opens at 2026-05-02T02:00:00Z."
+		note := "1 disruptive change(s) (drain, replace, scale-down, prune, demote, remove, terminate of a running member) are held back: no disruption window (schedule.disruptionWindows) is open at 2026-05-01T12:00:00Z; the next window opens at 2026-05-02T02:00:00Z."
 		if d := cmp.Diff([]string{note}, p.Notes); d != "" {
 			t.Errorf("notes (-want +got):\n%s", d)
 		}
@@ -131,8 +139,8 @@ func TestComputeOutsideWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Summary[ActionDrain] != 2 || len(p.Notes) != 0 {
-			t.Errorf("inside a window both out-of-date workers are replaced: summary %v, notes %q", p.Summary, p.Notes)
+		if p.Summary[ActionDrain] != 1 || p.Summary[ActionTerminate] != 3 || len(p.Notes) != 0 {
+			t.Errorf("inside a window the Ready out-of-date worker is replaced too: summary %v, notes %q", p.Summary, p.Notes)
 		}
 	})
 	t.Run("a stray manager waits for the window", func(t *testing.T) {
