@@ -130,6 +130,22 @@ func NewLocalWorld(t *testing.T, name string, subnet int) *World {
 				return
 			}
 		}
+		// Nothing of the world may outlive it.
+		var leaks []string
+		if br := cloud.BridgeName(spec.Name); exists("/sys/class/net/" + br) {
+			leaks = append(leaks, "bridge "+br)
+		}
+		for _, in := range insts {
+			if ns := local.NetnsName(in.ID); exists("/var/run/netns/" + ns) {
+				leaks = append(leaks, "netns "+ns)
+			}
+			if v := local.VethName(in.ID); exists("/sys/class/net/" + v) {
+				leaks = append(leaks, "veth "+v)
+			}
+		}
+		if len(leaks) > 0 {
+			t.Errorf("the world leaked: %s", strings.Join(leaks, ", "))
+		}
 		os.RemoveAll(dir)
 	})
 	return w
@@ -218,4 +234,9 @@ func (s MovingSwarm) TasksMoved(ctx context.Context, nodeID string) (bool, error
 		}
 	}
 	return true, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
