@@ -56,7 +56,7 @@ func (r *Recorder) Text() string {
 
 // Converge runs one pass: observe, plan, apply through the current leader.
 // The plan, its JSON and the outcome are recorded in rec.
-func Converge(ctx context.Context, t *testing.T, w *World, spec schema.Cluster, rec *Recorder) (*plan.Plan, *apply.Result, error) {
+func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, rec *Recorder) (*plan.Plan, *apply.Result, error) {
 	t.Helper()
 	sw, err := w.Leader(ctx)
 	if err != nil {
@@ -87,7 +87,7 @@ func Converge(ctx context.Context, t *testing.T, w *World, spec schema.Cluster, 
 }
 
 // MustConverge converges and then checks that a second pass plans nothing.
-func MustConverge(ctx context.Context, t *testing.T, w *World, spec schema.Cluster, rec *Recorder) time.Duration {
+func MustConverge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, rec *Recorder) time.Duration {
 	t.Helper()
 	start := time.Now()
 	p, _, err := Converge(ctx, t, w, spec, rec)
@@ -133,7 +133,7 @@ func tail(s string, n int) string {
 // CheckShape asserts that the cloud and the swarm match spec exactly: one
 // live instance per wanted node, each with a Ready node of the right role,
 // labels and availability; no node without a live instance; no duplicate.
-func CheckShape(ctx context.Context, t *testing.T, w *World, spec schema.Cluster) {
+func CheckShape(ctx context.Context, t testing.TB, w *World, spec schema.Cluster) {
 	t.Helper()
 	insts, err := w.Cloud.Instances(ctx, spec.Name)
 	if err != nil {

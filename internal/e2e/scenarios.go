@@ -35,7 +35,7 @@ func withCounts(spec schema.Cluster, managers, workers int) schema.Cluster {
 
 // Bootstrap creates the whole cluster (3 managers, 2 workers) from
 // nothing, checks its shape and that a second pass plans nothing.
-func Bootstrap(t *testing.T, w *World) time.Duration {
+func Bootstrap(t testing.TB, w *World) time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rec := &Recorder{}
@@ -47,7 +47,7 @@ func Bootstrap(t *testing.T, w *World) time.Duration {
 }
 
 // leaderClient is a Docker client on the current leader.
-func leaderClient(ctx context.Context, t *testing.T, w *World) *client.Client {
+func leaderClient(ctx context.Context, t testing.TB, w *World) *client.Client {
 	t.Helper()
 	sw, err := w.Leader(ctx)
 	if err != nil {
@@ -64,7 +64,7 @@ func leaderClient(ctx context.Context, t *testing.T, w *World) *client.Client {
 }
 
 // importImage puts lab/busybox on every live instance of the cluster.
-func importImage(ctx context.Context, t *testing.T, w *World, spec schema.Cluster) {
+func importImage(ctx context.Context, t testing.TB, w *World, spec schema.Cluster) {
 	t.Helper()
 	insts, err := w.Cloud.Instances(ctx, spec.Name)
 	if err != nil {
@@ -108,7 +108,7 @@ func sum(m map[string]int) int {
 // ScaleWorkers grows the workers 2 → 4 and shrinks them to 1 while a
 // service of 4 real tasks runs; before any worker's instance is terminated,
 // all 4 tasks must be running on other nodes.
-func ScaleWorkers(t *testing.T, w *World) (up time.Duration) {
+func ScaleWorkers(t testing.TB, w *World) (up time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	rec := &Recorder{}
@@ -263,7 +263,7 @@ func (q *quorumWatcher) run(ctx context.Context) {
 // after a config change (rolling), while a watcher checks that a leader
 // with a quorum of reachable managers exists throughout. It returns the
 // mean time per replaced manager.
-func ScaleManagers(t *testing.T, w *World) (perReplacement time.Duration) {
+func ScaleManagers(t testing.TB, w *World) (perReplacement time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	rec := &Recorder{}
@@ -325,7 +325,7 @@ func ScaleManagers(t *testing.T, w *World) (perReplacement time.Duration) {
 // CrashSafety interrupts a scale-up and a scale-down at the given step
 // index, then runs again: the cluster converges with no duplicate and no
 // orphaned instance or node.
-func CrashSafety(t *testing.T, w *World, upAt, downAt int) {
+func CrashSafety(t testing.TB, w *World, upAt, downAt int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	rec := &Recorder{}
@@ -360,7 +360,7 @@ func CrashSafety(t *testing.T, w *World, upAt, downAt int) {
 
 // assertNoTokenIn fails when a join token (current, or shaped like one)
 // appears in text.
-func assertNoTokenIn(ctx context.Context, t *testing.T, w *World, text string) {
+func assertNoTokenIn(ctx context.Context, t testing.TB, w *World, text string) {
 	t.Helper()
 	sw, err := w.Leader(ctx)
 	if err != nil {

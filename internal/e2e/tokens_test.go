@@ -11,7 +11,7 @@ import (
 
 // assertNoToken fails when the swarm's current join tokens, or anything
 // shaped like a join token, appear in any of the outputs.
-func assertNoToken(t *testing.T, sw providers.Swarm, outputs ...any) {
+func assertNoToken(t testing.TB, sw providers.Swarm, outputs ...any) {
 	t.Helper()
 	var secrets []string
 	if tok, err := sw.JoinTokens(context.Background()); err == nil {

@@ -44,7 +44,7 @@ type World struct {
 // directory and subnet (10.247.N.0/24), for a cluster of 3 managers and 2
 // workers with short waits. Everything it launches is terminated when the
 // test ends.
-func NewLocalWorld(t *testing.T, name string, subnet int) *World {
+func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 	t.Helper()
 	testenv.NeedLab(t)
 	testenv.NeedCommands(t, "docker")
