@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
@@ -143,7 +144,7 @@ func CheckShape(ctx context.Context, t testing.TB, w *World, spec schema.Cluster
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sw.Observe(ctx)
+	st, err := observeSettled(ctx, sw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,4 +196,29 @@ func CheckShape(ctx context.Context, t testing.TB, w *World, spec schema.Cluster
 			t.Errorf("live instance %s has no node", id)
 		}
 	}
+}
+
+// observeSettled observes through sw, waiting (at most 20s) while a node
+// is not Ready: right after a leadership change the new leader reports
+// nodes unknown, and then down, until they register with it again.
+func observeSettled(ctx context.Context, sw providers.Swarm) (providers.SwarmState, error) {
+	var st providers.SwarmState
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	err := lab.Poll(wctx, func() (bool, error) {
+		var err error
+		if st, err = sw.Observe(ctx); err != nil {
+			return false, err
+		}
+		for _, n := range st.Nodes {
+			if n.State != providers.NodeReady {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		return st, nil // still not Ready: the caller's checks report it
+	}
+	return st, err
 }
