@@ -96,7 +96,11 @@ func MustConverge(ctx context.Context, t testing.TB, w *World, spec schema.Clust
 		t.Fatalf("converge to %s: %v\nprogress:\n%s", counts(spec), err, tail(rec.Text(), 40))
 	}
 	took := time.Since(start)
-	t.Logf("converged to %s in %s (%d steps)", counts(spec), took.Round(10*time.Millisecond), len(p.Steps))
+	batches := 0
+	for _, s := range p.Steps {
+		batches = max(batches, s.Batch)
+	}
+	t.Logf("converged to %s in %s (%d steps, %d rollout batches)", counts(spec), took.Round(10*time.Millisecond), len(p.Steps), batches)
 	p2, _, err := Converge(ctx, t, w, spec, rec)
 	if err != nil {
 		t.Fatalf("second pass: %v", err)

@@ -260,9 +260,10 @@ func (q *quorumWatcher) run(ctx context.Context) {
 }
 
 // ScaleManagers grows the managers 3 → 5 → 3, then replaces all of them
-// after a config change (rolling), while a watcher checks that a leader
-// with a quorum of reachable managers exists throughout. It returns the
-// mean time per replaced manager.
+// after a config change (rolling, update.monitor 1s between batches), while
+// a watcher checks that a leader with a quorum of reachable managers exists
+// throughout. It returns the mean time per replaced manager (including the
+// 1s monitor).
 func ScaleManagers(t testing.TB, w *World) (perReplacement time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -286,6 +287,8 @@ func ScaleManagers(t testing.TB, w *World) (perReplacement time.Duration) {
 	}
 	changed := spec
 	changed.Managers.Instance.Type = "bigger"
+	// Between batches apply watches the new managers for update.monitor.
+	changed.Update.Monitor = schema.Duration{Duration: time.Second}
 	took := MustConverge(ctx, t, w, changed, rec)
 	CheckShape(ctx, t, w, changed)
 	stop()
