@@ -50,7 +50,13 @@ its Docker endpoint (DOCKER_HOST; with the local provider and no DOCKER_HOST,
 the leader among the cluster's managers) is the leader, and stops at once
 when it is not. An interrupted or failed apply is finished by running
 plan/apply again. --auto runs the reconcile loop on schedule.reconcile; run it
-on every manager, only the leader acts.`,
+on every manager, only the leader acts (--listen serves /healthz and /status).
+
+Progress: one line per step start and finish. With --format json, one JSON
+event per line: {"type":"plan",...}, {"type":"step_started","step",...},
+{"type":"step_finished","step","status","elapsed_ms","error",...} and a
+final {"type":"summary","done","failed","skipped","not_run"}. Join tokens
+never appear in any output.`,
 			Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if len(args) == 1 {
