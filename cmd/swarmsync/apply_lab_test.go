@@ -233,6 +233,39 @@ func TestApplyOnLocalMachines(t *testing.T) {
 	if n := live(); n != 5 {
 		t.Fatalf("%d live instances after a refused apply on a follower, want 5", n)
 	}
+	// apply --auto on a follower stands by: its pass is skipped.
+	{
+		actx, stop := context.WithCancel(context.Background())
+		var out, errb bytes.Buffer
+		done := make(chan error, 1)
+		go func() {
+			a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+			done <- runApplyAuto(actx, a, &applyOptions{src: sourceFlags{Repo: repo}, format: "text", auto: true, listen: addr})
+		}()
+		var status apply.LoopStatus
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			if resp, err := http.Get("http://" + addr + "/status"); err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&status)
+				resp.Body.Close()
+				if err == nil && status.Skipped >= 1 {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatalf("apply --auto on a follower: %v", err)
+		}
+		all.WriteString(out.String() + errb.String())
+		if status.Skipped < 1 || status.Leader || status.Passes != 0 {
+			t.Errorf("follower status = %+v, want a skipped pass and no pass run", status)
+		}
+		if n := live(); n != 5 {
+			t.Fatalf("%d live instances after apply --auto on a follower, want 5", n)
+		}
+	}
 	os.Unsetenv("DOCKER_HOST")
 
 	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "5 instance(s) terminated") {
