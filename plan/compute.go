@@ -32,6 +32,10 @@ type member struct {
 	frozen bool
 	// stale marks an instance whose node never joined within joinTimeout.
 	stale bool
+	// unlisted marks a node whose engine label names an instance the
+	// cloud does not list (yet) while the node is not Down: a member whose
+	// instance the cloud has not shown yet (see classify). It is frozen.
+	unlisted bool
 }
 
 func (m *member) id() string {
@@ -91,6 +95,10 @@ type classified struct {
 	// strayManagers are managers in a worker group (or a removed group):
 	// demoted when quorum allows.
 	strayManagers []*member
+	// unattributed are worker nodes whose instance the cloud does not list
+	// yet and that carry no swarmsync.group label: they may belong to any
+	// worker group, so no worker group launches while they exist.
+	unattributed  []*member
 	foreign       []*providers.Node // nodes swarmsync does not own: never touched
 	raftMembers   int
 	raftReachable int
@@ -105,7 +113,13 @@ type groupState struct {
 	pending []*member // owned instances whose node has not joined yet (within joinTimeout)
 	stale   []*member // owned instances whose node never joined within joinTimeout
 	orphans []*member // Down nodes of the group whose instance is gone
-	waiting []*member // Ready nodes of the group whose instance is gone
+	// waiting are nodes of the group that are not Down although their
+	// instance is gone (listed as terminated, or a node without the engine
+	// label that matches no instance): removed once Down.
+	waiting []*member
+	// unlisted are nodes of the group, not Down, whose engine label names an
+	// instance the cloud does not list yet; they are also in kept (frozen).
+	unlisted []*member
 	// broken are workers of a declared group whose node is Down although
 	// their instance runs, launched more than joinTimeout ago: replaced.
 	broken []*member
@@ -275,6 +289,10 @@ func (b *builder) classify() {
 	all = append(all, b.o.Instances...)
 	all = append(all, b.o.Unowned...)
 	instOf, _ := Match(all, nodes)
+	listed := make(map[string]bool, len(all))
+	for i := range all {
+		listed[all[i].ID] = true
+	}
 	nodeOf := make([]int, owned)
 	for i := range nodeOf {
 		nodeOf[i] = -1
@@ -306,6 +324,10 @@ func (b *builder) classify() {
 			c.foreign = append(c.foreign, n)
 			continue
 		}
+		if id := n.InstanceID(); id != "" && !listed[id] && n.State != providers.NodeDown {
+			b.classifyUnlisted(n, gname)
+			continue
+		}
 		if gname == "" {
 			gname = "unknown"
 		}
@@ -313,7 +335,7 @@ func (b *builder) classify() {
 		switch {
 		case n.Role == providers.RoleManager && !reachable(n):
 			c.deadManagers = append(c.deadManagers, m)
-		case n.State == providers.NodeReady:
+		case n.State != providers.NodeDown:
 			group(gname).waiting = append(group(gname).waiting, m)
 		default:
 			group(gname).orphans = append(group(gname).orphans, m)
@@ -358,6 +380,50 @@ func (b *builder) classify() {
 			g.kept = append(g.kept, m)
 		}
 	}
+}
+
+// classifyUnlisted places a node that is not Down and whose engine label
+// names an instance the cloud does not list at all (neither live nor
+// terminated). The cloud's listing is eventually consistent (EC2
+// DescribeInstances may omit an instance for a while after its launch),
+// while the node's heartbeat shows that its machine runs: so it is a member
+// whose instance the cloud has not shown yet, not a node whose instance is
+// gone. The rules:
+//   - it counts toward its group, so the group is not topped up a second
+//     time (no duplicate launch), and it is frozen: no step of this pass
+//     drains, demotes, removes, relabels or replaces it (its instance
+//     cannot be seen, so nothing about it can be checked);
+//   - its group is its swarmsync.group label; a manager without the label
+//     belongs to the managers group (only that group launches managers);
+//   - a worker without the label (it joined, and the pass that launched it
+//     stopped before labelling it) could belong to any worker group: no
+//     worker group launches in this pass, since any of them might be the
+//     one it tops up (see unattributed); scale-down and self-healing of
+//     what is already dead go on;
+//   - only a Down node whose instance is not listed is treated as gone
+//     (self-healing, DESIGN safety rule 4): a machine that is really gone
+//     stops its heartbeat and its node turns Down.
+//
+// Once the cloud lists the instance the node is matched as usual.
+func (b *builder) classifyUnlisted(n *providers.Node, gname string) {
+	c := &b.c
+	if gname == "" && n.Role == providers.RoleManager {
+		gname = schema.ManagersGroup
+	}
+	m := &member{node: n, group: gname, frozen: true, unlisted: true}
+	if gname == "" {
+		c.unattributed = append(c.unattributed, m)
+		b.note("Node %s names instance %s, which the cloud does not list yet, and has no %s label yet; waiting: no worker group launches or replaces workers until the cloud lists it.", n.ID, n.InstanceID(), providers.NodeLabelGroup)
+		return
+	}
+	g := c.groups[gname]
+	if g == nil {
+		g = &groupState{name: gname}
+		c.groups[gname] = g
+	}
+	g.unlisted = append(g.unlisted, m)
+	g.kept = append(g.kept, m)
+	b.note("Node %s (group %s) names instance %s, which the cloud does not list yet; waiting: it counts toward its group and is left as it is until the cloud lists it.", n.ID, gname, n.InstanceID())
 }
 
 // declared reports whether the spec declares group.
@@ -769,7 +835,7 @@ func (b *builder) managerLeave(m *member, why string, batch int, after string) (
 // removed by the step (value ""); labels swarmsync never managed are left
 // alone.
 func (b *builder) labelDrift(m *member, after string) {
-	if m.node == nil || m.node.State != providers.NodeReady {
+	if m.node == nil || m.node.State != providers.NodeReady || m.unlisted {
 		return
 	}
 	w := b.want(m.group)
@@ -869,11 +935,12 @@ func (b *builder) managers() string {
 	for _, m := range g.pending {
 		chain = b.awaitPending(m, chain)
 	}
+	b.waitingNotes(g)
 	want := b.d.Managers.Count
 	kept := slices.Clone(g.kept)
 	// Scale down: never the leader (at least one manager stays).
 	if excess := len(kept) - want; excess > 0 {
-		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.node != nil && m.node.ID == b.leader })
+		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen || (m.node != nil && m.node.ID == b.leader) })
 		for _, m := range pickVictims(cands, excess, kept) {
 			if !b.allow(m) || !b.takeHeal() {
 				continue
@@ -925,9 +992,7 @@ func (b *builder) workers(name string) {
 			b.add(s, t)
 		}
 	}
-	for _, m := range g.waiting {
-		b.note("Node %s (group %s) is Ready but its instance is gone; it is removed once it is Down.", m.node.ID, name)
-	}
+	b.waitingNotes(g)
 	if !declared {
 		if len(g.kept)+len(g.stale) == 0 {
 			return
@@ -975,8 +1040,13 @@ func (b *builder) workers(name string) {
 			kept = slices.DeleteFunc(kept, func(x *member) bool { return x == m })
 		}
 	}
+	// A worker whose instance the cloud does not list yet and whose group
+	// is unknown may be the one that tops this group up: launch nothing.
+	hold := len(b.c.unattributed) > 0
 	fill := ""
-	if n := want - len(kept); n > 0 {
+	if n := want - len(kept); n > 0 && hold {
+		b.note("Group %s has %d of %d workers in place; the launch waits until the cloud lists the instance of every node that has joined.", name, len(kept), want)
+	} else if n > 0 {
 		fill = b.launch(name, n, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", strings.TrimPrefix(name, "workers/"), want, len(kept)), 0)
 	}
 	// Workers Down for good leave like any worker (a Down node is not
@@ -996,7 +1066,7 @@ func (b *builder) workers(name string) {
 	// and the rest after.
 	var outdated []*member
 	for _, m := range kept {
-		if m.outdated && !m.frozen {
+		if m.outdated && !m.frozen && !hold {
 			outdated = append(outdated, m)
 		}
 	}
@@ -1034,6 +1104,18 @@ func (b *builder) workers(name string) {
 		if !replaced[m] && m.node != nil && !m.frozen {
 			b.labelDrift(m, m.joinStep)
 		}
+	}
+}
+
+// waitingNotes explains the nodes of g that wait to be Down before they are
+// removed.
+func (b *builder) waitingNotes(g *groupState) {
+	for _, m := range g.waiting {
+		st := string(m.node.State)
+		if st != "" {
+			st = strings.ToUpper(st[:1]) + st[1:]
+		}
+		b.note("Node %s (group %s) is %s but its instance is gone; it is removed once it is Down.", m.node.ID, g.name, st)
 	}
 }
 

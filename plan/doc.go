@@ -33,6 +33,19 @@
 //     that makes up the count first, then terminate and remove-node). The
 //     observation has no "Down since", so the instance's age stands in for
 //     it. All of it counts against safety.maxRemovalsPerApply.
+//   - The cloud's listing is eventually consistent (an instance may be
+//     missing from it for a while after its launch). A node that is not
+//     Down and whose engine label names an instance the cloud does not list
+//     at all is a member whose instance is not shown yet: it counts toward
+//     its group (its swarmsync.group label; managers without it count
+//     toward the managers group), nothing in the pass touches it, and a
+//     note says it is waited for. A worker without the group label could
+//     belong to any worker group, so no worker group launches or replaces
+//     while one exists. Only a Down node is treated as one whose instance
+//     is gone (self-healing above); a node in another state whose instance
+//     is gone waits until it is Down. In the other direction, a listed
+//     instance whose node has not appeared counts toward its group and is
+//     awaited until update.joinTimeout, never relaunched before.
 //   - Lost quorum plans nothing and explains the manual recovery.
 //   - When the spec declares schedule.disruptionWindows and none is open at
 //     "now", only changes that take no capacity and no raft vote away are
