@@ -287,7 +287,8 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 	e.deps.Logger.Info("launched", "step", s.ID, "group", s.Group, "instances", strings.Join(ids, ","))
 	if s.Init {
 		if e.deps.Dialer == nil {
-			return ids, errors.New("failed to reach the new swarm: no dialer for the first manager's endpoint")
+			return ids, fmt.Errorf("the first manager %s is launched and initialises the Swarm, but this endpoint cannot reach its engine: "+
+				"run `swarmsync apply --auto` on that manager, or set DOCKER_HOST to its engine and apply again", insts[0].ID)
 		}
 		sw, err := e.deps.Dialer.Dial(ctx, insts[0])
 		if err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/swarm"
-
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/aws"
 	"github.com/swarmsync/swarmsync/providers/docker"
 	"github.com/swarmsync/swarmsync/providers/local"
 	"github.com/swarmsync/swarmsync/schema"
@@ -39,7 +37,17 @@ func connect(ctx context.Context, a *app, c schema.Cluster) (providers.Cloud, pr
 		}
 		return cloud, sw, nil
 	case "aws":
-		return nil, nil, errors.New("provider aws is not wired into this build's CLI yet")
+		cloud, err := aws.New(ctx, aws.Options{Region: c.Provider.AWS.Region})
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to set up the aws provider: %w", err)
+		}
+		// On AWS the endpoint is the standard Docker environment: on a
+		// manager, its own socket; elsewhere, DOCKER_HOST.
+		sw, err := envSwarm()
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloud, sw, nil
 	}
 	return nil, nil, fmt.Errorf("provider %q is not available in this build", c.Provider.Kind())
 }
@@ -60,22 +68,24 @@ func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (provid
 		return noSwarm{}, nil
 	}
 	if sw, err := docker.FindLeader(ctx, eps); err == nil {
-		return movingSwarm{sw}, nil
+		return sw, nil
 	}
 	sw, err := docker.New(eps[0])
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to manager endpoint %s: %w", eps[0], err)
 	}
-	return movingSwarm{sw}, nil
+	return sw, nil
 }
 
-// envSwarm is the endpoint of the standard Docker environment.
+// envSwarm is the endpoint of the standard Docker environment
+// (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH; the local socket when
+// unset).
 func envSwarm() (providers.Swarm, error) {
 	sw, err := docker.New("")
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to DOCKER_HOST: %w", err)
 	}
-	return movingSwarm{sw}, nil
+	return sw, nil
 }
 
 // dialerFor returns how apply reaches the first manager of a Swarm it
@@ -110,7 +120,7 @@ func (d localDialer) Dial(ctx context.Context, inst providers.Instance) (provide
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to the engine of %s: %w", inst.ID, err)
 	}
-	return movingSwarm{sw}, nil
+	return sw, nil
 }
 
 // noSwarm stands for "no manager exists yet": it observes an inactive
@@ -135,35 +145,6 @@ func (noSwarm) Promote(context.Context, string) error                          {
 func (noSwarm) WaitDrained(context.Context, string) error                      { return errNoSwarm }
 func (noSwarm) RemoveNode(context.Context, string, bool) error                 { return errNoSwarm }
 
-// movingSwarm adds apply.TaskMover to the Docker endpoint, so await-drained
-// also waits until a drained node's tasks run elsewhere.
-type movingSwarm struct{ *docker.Swarm }
-
-var _ apply.TaskMover = movingSwarm{}
-
-// TasksMoved reports whether every desired-running task of the services
-// that had tasks on nodeID is running on another node.
-func (s movingSwarm) TasksMoved(ctx context.Context, nodeID string) (bool, error) {
-	cli := s.Client()
-	onNode, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("node", nodeID))})
-	if err != nil {
-		return false, fmt.Errorf("failed to list the tasks of node %s: %w", nodeID, err)
-	}
-	services := map[string]bool{}
-	for _, t := range onNode {
-		services[t.ServiceID] = true
-	}
-	for svc := range services {
-		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
-			filters.Arg("service", svc), filters.Arg("desired-state", "running"))})
-		if err != nil {
-			return false, fmt.Errorf("failed to list the tasks of service %s: %w", svc, err)
-		}
-		for _, t := range tasks {
-			if t.NodeID == nodeID || t.Status.State != swarm.TaskStateRunning {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
-}
+// The Docker endpoint also reports whether a drained node's tasks run
+// elsewhere, so await-drained waits for the workload, not just the node.
+var _ apply.TaskMover = (*docker.Swarm)(nil)

@@ -56,8 +56,6 @@ func leaderClient(ctx context.Context, t testing.TB, w *World) *client.Client {
 	switch ds := sw.(type) {
 	case *docker.Swarm:
 		return ds.Client()
-	case MovingSwarm:
-		return ds.Client()
 	}
 	t.Fatalf("the leader endpoint is a %T, want a Docker endpoint", sw)
 	return nil

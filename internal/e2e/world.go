@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/lab"
@@ -81,13 +79,13 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 				return absentSwarm{}, nil
 			}
 			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return MovingSwarm{sw}, nil
+				return sw, nil
 			}
 			sw, err := docker.New(eps[0])
 			if err != nil {
 				return nil, err
 			}
-			return MovingSwarm{sw}, nil
+			return sw, nil
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return docker.New(cloud.Endpoint(inst.ID))
@@ -98,7 +96,7 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 			if err != nil {
 				return nil, err
 			}
-			return MovingSwarm{sw}, nil
+			return sw, nil
 		}),
 	}
 	t.Cleanup(func() {
@@ -202,39 +200,6 @@ func (absentSwarm) Demote(context.Context, string) error                        
 func (absentSwarm) Promote(context.Context, string) error                          { return errAbsent }
 func (absentSwarm) WaitDrained(context.Context, string) error                      { return errAbsent }
 func (absentSwarm) RemoveNode(context.Context, string, bool) error                 { return errAbsent }
-
-// MovingSwarm adds apply.TaskMover to a Docker endpoint (as the CLI does),
-// so await-drained waits until a drained node's tasks run elsewhere.
-type MovingSwarm struct{ *docker.Swarm }
-
-var _ apply.TaskMover = MovingSwarm{}
-
-// TasksMoved reports whether every desired-running task of the services
-// that had tasks on nodeID is running on another node.
-func (s MovingSwarm) TasksMoved(ctx context.Context, nodeID string) (bool, error) {
-	cli := s.Client()
-	onNode, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("node", nodeID))})
-	if err != nil {
-		return false, err
-	}
-	services := map[string]bool{}
-	for _, t := range onNode {
-		services[t.ServiceID] = true
-	}
-	for svc := range services {
-		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
-			filters.Arg("service", svc), filters.Arg("desired-state", "running"))})
-		if err != nil {
-			return false, err
-		}
-		for _, t := range tasks {
-			if t.NodeID == nodeID || t.Status.State != swarm.TaskStateRunning {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
-}
 
 func exists(p string) bool {
 	_, err := os.Stat(p)

@@ -167,13 +167,13 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 			// TaskMover: await-drained waits for drained tasks to run
 			// elsewhere.
 			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return MovingSwarm{sw}, nil
+				return sw, nil
 			}
 			sw, err := docker.New(eps[0])
 			if err != nil {
 				return nil, err
 			}
-			return MovingSwarm{sw}, nil
+			return sw, nil
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return endpoint(inst)
@@ -201,7 +201,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 			if err != nil {
 				return nil, err
 			}
-			return MovingSwarm{sw}, nil
+			return sw, nil
 		}),
 	}
 	return &AWSWorld{World: w, Sim: sim, Booter: booter}
