@@ -56,6 +56,14 @@ type model struct {
 	// no step may take capacity or a raft vote away.
 	windows []simWindow
 	closed  bool
+	// hideInst and hideNode are the cloud's and the Swarm's lag in the
+	// current pass: instances (by id) missing from the cloud's listing
+	// while their nodes are in the Swarm, and nodes (by id) not seen yet
+	// while their instances are listed. The model itself knows the truth.
+	hideInst, hideNode map[string]bool
+	// start counts, per group at the start of a pass, the members in
+	// service (see inService): the bound for launches.
+	startUp, startAll map[string]int
 }
 
 // simWindow is a disruption window the test can evaluate on its own: daily
@@ -188,6 +196,9 @@ func (m *model) raft() (members, reach int) {
 func (m *model) observe() Observed {
 	o := Observed{Cluster: m.spec.Name, TakenAt: m.now, Swarm: providers.SwarmState{Active: m.swarm}}
 	for _, in := range m.insts {
+		if m.hideInst[in.id] {
+			continue
+		}
 		x := providers.Instance{ID: in.id, Cluster: m.spec.Name, Group: in.group, Config: in.config, PrivateIP: in.ip, Zone: in.zone, LaunchedAt: in.launched, State: providers.StateRunning}
 		if !in.live {
 			x.State = providers.StateTerminated
@@ -200,6 +211,9 @@ func (m *model) observe() Observed {
 		}
 	}
 	for _, n := range m.nodes {
+		if m.hideNode[n.id] {
+			continue
+		}
 		x := providers.Node{ID: n.id, Hostname: "h-" + n.id, Role: n.role, Availability: n.avail, State: providers.NodeDown, Labels: maps.Clone(n.labels)}
 		if n.ready {
 			x.State = providers.NodeReady
@@ -317,6 +331,18 @@ func (m *model) apply(s Step, done map[string]bool) error {
 		}
 	}
 	switch s.Action {
+	case ActionDrain, ActionAwaitDrained, ActionDemote, ActionRemoveNode, ActionTerminate, ActionLabel:
+		// A node whose instance the cloud does not list yet is a member
+		// like any other: nothing may act on it as if it were gone.
+		if ns, err := m.targets(s); err == nil {
+			for _, n := range ns {
+				if m.hideInst[n.inst] && n.ready {
+					return fmt.Errorf("%s of Ready node %s, whose instance %s is only missing from the cloud's listing", s.Action, n.id, n.inst)
+				}
+			}
+		}
+	}
+	switch s.Action {
 	case ActionLaunch:
 		if s.Count < 1 {
 			return fmt.Errorf("launch of %d", s.Count)
@@ -343,6 +369,9 @@ func (m *model) apply(s Step, done map[string]bool) error {
 			in := m.addInst(s.Group, s.Config, []string{"a", "b", "c"}[i%3], m.now, false)
 			m.launched[s.ID] = append(m.launched[s.ID], in.id)
 		}
+		if err := m.checkLaunchBound(s.Group); err != nil {
+			return err
+		}
 	case ActionAwaitJoin:
 		var ids []string
 		switch {
@@ -361,6 +390,9 @@ func (m *model) apply(s Step, done map[string]bool) error {
 			in := m.insts[id]
 			if in == nil {
 				return fmt.Errorf("await-join of unknown instance %s", id)
+			}
+			if n := m.nodeOfInst(id); n != nil && m.hideNode[n.id] {
+				continue // joined already; the observation did not show it yet
 			}
 			if err := m.join(in); err != nil {
 				return err
@@ -474,12 +506,89 @@ func (m *model) apply(s Step, done map[string]bool) error {
 	return nil
 }
 
+// inService counts the live owned instances of group that are in service
+// or about to be, from the model's truth (what the observation hides
+// included): up-to-date ones and all. A member is in service unless the
+// planner must replace it: an instance whose node never joined within
+// joinTimeout, a manager that is not a reachable member, a managers-group
+// node that is a worker, a worker Down for longer than joinTimeout.
+func (m *model) inService(group string) (upToDate, all int) {
+	jt := m.spec.Update.JoinTimeout.Duration
+	digest := ConfigDigest(m.spec, group)
+	for _, in := range m.insts {
+		if !in.live || in.unowned || in.group != group {
+			continue
+		}
+		young := in.launched.Add(jt).After(m.now)
+		n := m.nodeOfInst(in.id)
+		var ok bool
+		switch {
+		case n == nil:
+			ok = young
+		case n.role == providers.RoleManager:
+			ok = n.reach && n.ready
+		case group == schema.ManagersGroup:
+			ok = false
+		default:
+			ok = n.ready || young
+		}
+		if ok {
+			all++
+			if in.config == digest {
+				upToDate++
+			}
+		}
+	}
+	return upToDate, all
+}
+
+// checkLaunchBound checks, right after a launch of group, that the plan
+// launches no more than the spec needs, counting what the observation hid:
+// the up-to-date members in service never exceed the spec's count (or what
+// the group had at the start of the pass, when it had more), and all
+// members in service never exceed that plus the surge (update.maxSurge for
+// workers, one for managers).
+func (m *model) checkLaunchBound(group string) error {
+	want, ok := m.desired(group)
+	if !ok {
+		return fmt.Errorf("launch for group %s, which the spec does not declare", group)
+	}
+	surge := m.spec.Update.MaxSurge
+	if group == schema.ManagersGroup {
+		surge = 1
+	}
+	up, all := m.inService(group)
+	if bound := max(want, m.startUp[group]); up > bound {
+		return fmt.Errorf("group %s has %d up-to-date members in service after a launch, more than %d (spec %d, %d at the start of the pass): a duplicate launch", group, up, bound, want, m.startUp[group])
+	}
+	if bound := max(want, m.startAll[group]) + surge; all > bound {
+		return fmt.Errorf("group %s has %d members in service after a launch, more than %d (spec %d, %d at the start of the pass, surge %d)", group, all, bound, want, m.startAll[group], surge)
+	}
+	return nil
+}
+
+// desired returns the spec's count of group and whether it declares it.
+func (m *model) desired(group string) (int, bool) {
+	if group == schema.ManagersGroup {
+		return m.spec.Managers.Count, true
+	}
+	g, ok := m.spec.Workers[strings.TrimPrefix(group, "workers/")]
+	return g.Count, ok && strings.HasPrefix(group, "workers/")
+}
+
 // run executes a whole plan, checking the invariants after every step.
 // With r it runs the steps in a random order that respects depends_on (any
 // order an applier may choose must be safe); with nil, in plan order.
 func (m *model) run(p *Plan, r *rand.Rand) error {
 	m.removed = map[string]bool{}
 	m.launched = map[string][]string{}
+	m.startUp, m.startAll = map[string]int{}, map[string]int{}
+	for _, g := range append([]string{schema.ManagersGroup}, slices.Collect(maps.Keys(m.spec.Workers))...) {
+		if g != schema.ManagersGroup {
+			g = schema.WorkerGroupName(g)
+		}
+		m.startUp[g], m.startAll[g] = m.inService(g)
+	}
 	done := map[string]bool{}
 	members0, reach0 := m.raft()
 	if m.swarm && reach0 < quorum(members0) && len(p.Steps) > 0 {

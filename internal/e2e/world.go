@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/internal/testenv"
