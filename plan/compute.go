@@ -289,9 +289,15 @@ func (b *builder) classify() {
 	all = append(all, b.o.Instances...)
 	all = append(all, b.o.Unowned...)
 	instOf, _ := Match(all, nodes)
-	listed := make(map[string]bool, len(all))
-	for i := range all {
-		listed[all[i].ID] = true
+	var listed map[string]bool // instance ids the cloud lists, built when first needed
+	isListed := func(id string) bool {
+		if listed == nil {
+			listed = make(map[string]bool, len(all))
+			for i := range all {
+				listed[all[i].ID] = true
+			}
+		}
+		return listed[id]
 	}
 	nodeOf := make([]int, owned)
 	for i := range nodeOf {
@@ -324,7 +330,7 @@ func (b *builder) classify() {
 			c.foreign = append(c.foreign, n)
 			continue
 		}
-		if id := n.InstanceID(); id != "" && !listed[id] && n.State != providers.NodeDown {
+		if id := n.InstanceID(); id != "" && n.State != providers.NodeDown && !isListed(id) {
 			b.classifyUnlisted(n, gname)
 			continue
 		}
