@@ -39,6 +39,7 @@ func TestAWSProviderThroughTheCLI(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSWARMSYNCTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "swarmsync-test-secret-key")
 	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")

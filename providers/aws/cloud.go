@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/swarmsync/swarmsync/providers"
@@ -97,6 +99,9 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 	}
 	load := []func(*config.LoadOptions) error{
 		config.WithRetryer(newRetryer(opts)),
+		// The SDK's own warnings (e.g. IMDS fallbacks) would reach stderr
+		// outside any view; what matters is in the errors we return.
+		config.WithLogger(logging.Nop{}),
 	}
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
@@ -110,6 +115,9 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 	}
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("failed to configure EC2: no region: set provider.aws.region in the spec or AWS_REGION")
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = explainedCredentials{cfg.Credentials}
 	}
 	lim := newLimiter(opts.Clock, opts.Budgets)
 	client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
@@ -146,4 +154,20 @@ func newRetryer(opts Options) func() awssdk.Retryer {
 			so.RateLimiter = ratelimit.None
 		})
 	}
+}
+
+// ErrNoCredentials means the default credential chain found nothing usable.
+var ErrNoCredentials = errors.New("no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, " +
+	"or AWS_PROFILE, or run where an instance profile is available")
+
+// explainedCredentials turns the chain's failure into ErrNoCredentials, a
+// message that says what to do instead of which sources were tried.
+type explainedCredentials struct{ awssdk.CredentialsProvider }
+
+func (p explainedCredentials) Retrieve(ctx context.Context) (awssdk.Credentials, error) {
+	c, err := p.CredentialsProvider.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil {
+		return c, ErrNoCredentials
+	}
+	return c, err
 }
