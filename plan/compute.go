@@ -233,6 +233,9 @@ func slug(group string) string { return strings.ReplaceAll(group, "/", "-") }
 // target, and returns the id.
 func (b *builder) add(s Step, target string) string {
 	id := fmt.Sprintf("%s-%s-%s", s.Action, slug(s.Group), target)
+	if s.Group == "" {
+		id = fmt.Sprintf("%s-%s", s.Action, target)
+	}
 	if b.ids[id] {
 		for i := 2; ; i++ {
 			if alt := fmt.Sprintf("%s-%d", id, i); !b.ids[alt] {
@@ -1187,7 +1190,7 @@ func (b *builder) rotate(extra []string) string {
 	}
 	return b.add(Step{Action: ActionRotateJoinToken, RotateWorker: b.workerJoined, RotateManager: b.managerJoined,
 		DependsOn: append(slices.Clone(b.joins), extra...),
-		Reason:    "the " + strings.Join(which, " and ") + " join token was used by new nodes (joinTokens.rotateAfterJoin)"}, "swarm")
+		Reason:    "the " + strings.Join(which, " and ") + " join token was used by new nodes (joinTokens.rotateAfterJoin)"}, strings.Join(which, "-"))
 }
 
 func (b *builder) foreignNotes() {
