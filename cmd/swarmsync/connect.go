@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -65,7 +64,7 @@ func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (provid
 		return nil, fmt.Errorf("failed to list the managers of cluster %s: %w", cluster, err)
 	}
 	if len(eps) == 0 {
-		return noSwarm{}, nil
+		return providers.NoSwarm{}, nil
 	}
 	if sw, err := docker.FindLeader(ctx, eps); err == nil {
 		return sw, nil
@@ -122,28 +121,6 @@ func (d localDialer) Dial(ctx context.Context, inst providers.Instance) (provide
 	}
 	return sw, nil
 }
-
-// noSwarm stands for "no manager exists yet": it observes an inactive
-// swarm and refuses everything else.
-type noSwarm struct{}
-
-var _ providers.Swarm = noSwarm{}
-
-var errNoSwarm = errors.New("the cluster has no manager yet, so there is no Swarm endpoint")
-
-func (noSwarm) Observe(context.Context) (providers.SwarmState, error) {
-	return providers.SwarmState{}, nil
-}
-func (noSwarm) IsLeader(context.Context) (bool, error) { return false, errNoSwarm }
-func (noSwarm) JoinTokens(context.Context) (providers.JoinTokens, error) {
-	return providers.JoinTokens{}, errNoSwarm
-}
-func (noSwarm) RotateJoinTokens(context.Context, bool, bool) error             { return errNoSwarm }
-func (noSwarm) UpdateNode(context.Context, string, providers.NodeChange) error { return errNoSwarm }
-func (noSwarm) Demote(context.Context, string) error                           { return errNoSwarm }
-func (noSwarm) Promote(context.Context, string) error                          { return errNoSwarm }
-func (noSwarm) WaitDrained(context.Context, string) error                      { return errNoSwarm }
-func (noSwarm) RemoveNode(context.Context, string, bool) error                 { return errNoSwarm }
 
 // The Docker endpoint also reports whether a drained node's tasks run
 // elsewhere, so await-drained waits for the workload, not just the node.

@@ -75,7 +75,7 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 				return nil, err
 			}
 			if len(eps) == 0 {
-				return absentSwarm{}, nil
+				return providers.NoSwarm{}, nil
 			}
 			if sw, err := docker.FindLeader(ctx, eps); err == nil {
 				return sw, nil
@@ -178,27 +178,6 @@ type dialer func(ctx context.Context, inst providers.Instance) (providers.Swarm,
 func (d dialer) Dial(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
 	return d(ctx, inst)
 }
-
-// absentSwarm observes "no swarm yet" and refuses everything else.
-type absentSwarm struct{}
-
-var _ providers.Swarm = absentSwarm{}
-
-var errAbsent = fmt.Errorf("no manager exists yet")
-
-func (absentSwarm) Observe(context.Context) (providers.SwarmState, error) {
-	return providers.SwarmState{}, nil
-}
-func (absentSwarm) IsLeader(context.Context) (bool, error) { return false, errAbsent }
-func (absentSwarm) JoinTokens(context.Context) (providers.JoinTokens, error) {
-	return providers.JoinTokens{}, errAbsent
-}
-func (absentSwarm) RotateJoinTokens(context.Context, bool, bool) error             { return errAbsent }
-func (absentSwarm) UpdateNode(context.Context, string, providers.NodeChange) error { return errAbsent }
-func (absentSwarm) Demote(context.Context, string) error                           { return errAbsent }
-func (absentSwarm) Promote(context.Context, string) error                          { return errAbsent }
-func (absentSwarm) WaitDrained(context.Context, string) error                      { return errAbsent }
-func (absentSwarm) RemoveNode(context.Context, string, bool) error                 { return errAbsent }
 
 func exists(p string) bool {
 	_, err := os.Stat(p)

@@ -161,7 +161,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 				}
 			}
 			if len(eps) == 0 {
-				return absentSwarm{}, nil
+				return providers.NoSwarm{}, nil
 			}
 			// As in the local world (and the CLI), the endpoint is a
 			// TaskMover: await-drained waits for drained tasks to run
