@@ -12,10 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
-	"github.com/swarmsync/swarmsync/providers/local"
 )
 
 const killSpec = `name: killlab
@@ -37,34 +35,7 @@ update:
 // apply again, and checks that the cluster converges with no duplicate and
 // no orphaned instance or node.
 func TestApplyKilledMidwayConverges(t *testing.T) {
-	testenv.NeedLab(t)
-	testenv.NeedCommands(t, "docker")
-	state, err := os.MkdirTemp("/tmp", "ssk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(localStateEnv, state)
-	t.Setenv("DOCKER_HOST", "")
-	os.Unsetenv("DOCKER_HOST")
-	cloud, err := local.New(local.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		insts, _ := cloud.Instances(context.Background(), "killlab")
-		var ids []string
-		for _, in := range insts {
-			if in.State != providers.StateTerminated {
-				ids = append(ids, in.ID)
-			}
-		}
-		if len(ids) > 0 {
-			if err := cloud.Terminate(context.Background(), "killlab", ids); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		os.RemoveAll(state)
-	})
+	cloud := localLab(t, "killlab", "ssk")
 	// The test binary runs as swarmsync when called by that name
 	// (testscript.Main in TestMain).
 	bin := filepath.Join(t.TempDir(), "swarmsync")
@@ -92,7 +63,7 @@ func TestApplyKilledMidwayConverges(t *testing.T) {
 	killAt := func(action string) {
 		t.Helper()
 		cmd := exec.Command(bin, "apply", "--repo", repo, "--yes", "--format", "json")
-		cmd.Env = append(os.Environ(), localStateEnv+"="+state)
+		cmd.Env = append(os.Environ(), localStateEnv+"="+os.Getenv(localStateEnv))
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -15,10 +15,7 @@ import (
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
-	"github.com/swarmsync/swarmsync/internal/testenv"
-	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
-	"github.com/swarmsync/swarmsync/providers/local"
 )
 
 const labSpec = `name: clilab
@@ -41,34 +38,7 @@ update:
 // plan, an endpoint that is not the leader, destroy; and scans every byte
 // of output for join tokens.
 func TestApplyOnLocalMachines(t *testing.T) {
-	testenv.NeedLab(t)
-	testenv.NeedCommands(t, "docker")
-	state, err := os.MkdirTemp("/tmp", "ssc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(localStateEnv, state)
-	t.Setenv("DOCKER_HOST", "")
-	os.Unsetenv("DOCKER_HOST")
-	cloud, err := local.New(local.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		insts, _ := cloud.Instances(context.Background(), "clilab")
-		var ids []string
-		for _, in := range insts {
-			if in.State != providers.StateTerminated {
-				ids = append(ids, in.ID)
-			}
-		}
-		if len(ids) > 0 {
-			if err := cloud.Terminate(context.Background(), "clilab", ids); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		os.RemoveAll(state)
-	})
+	cloud := localLab(t, "clilab", "ssc")
 	repo := t.TempDir()
 	setWorkers := func(n int) {
 		t.Helper()
