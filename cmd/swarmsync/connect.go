@@ -63,17 +63,7 @@ func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (provid
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the managers of cluster %s: %w", cluster, err)
 	}
-	if len(eps) == 0 {
-		return providers.NoSwarm{}, nil
-	}
-	if sw, err := docker.FindLeader(ctx, eps); err == nil {
-		return sw, nil
-	}
-	sw, err := docker.New(eps[0])
-	if err != nil {
-		return nil, fmt.Errorf("failed to connect to manager endpoint %s: %w", eps[0], err)
-	}
-	return sw, nil
+	return docker.PickEndpoint(ctx, eps)
 }
 
 // envSwarm is the endpoint of the standard Docker environment

@@ -74,17 +74,7 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 			if err != nil {
 				return nil, err
 			}
-			if len(eps) == 0 {
-				return providers.NoSwarm{}, nil
-			}
-			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return sw, nil
-			}
-			sw, err := docker.New(eps[0])
-			if err != nil {
-				return nil, err
-			}
-			return sw, nil
+			return docker.PickEndpoint(ctx, eps)
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return docker.New(cloud.Endpoint(inst.ID))

@@ -160,20 +160,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 					eps = append(eps, ep)
 				}
 			}
-			if len(eps) == 0 {
-				return providers.NoSwarm{}, nil
-			}
-			// As in the local world (and the CLI), the endpoint is a
-			// TaskMover: await-drained waits for drained tasks to run
-			// elsewhere.
-			if sw, err := docker.FindLeader(ctx, eps); err == nil {
-				return sw, nil
-			}
-			sw, err := docker.New(eps[0])
-			if err != nil {
-				return nil, err
-			}
-			return sw, nil
+			return docker.PickEndpoint(ctx, eps)
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return endpoint(inst)
