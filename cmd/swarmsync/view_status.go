@@ -123,7 +123,7 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 	case d.Refused != "":
 		p("Drift:    yes, but the plan is refused: %s\n", d.Refused)
 	case d.Blocked != "":
-		p("Drift:    not known: nothing can be planned while %s (see the notes)\n", d.Blocked)
+		p("Drift:    not known (%s): nothing is planned until that is resolved; see the notes\n", d.Blocked)
 	case d.InSync:
 		p("Drift:    in sync with the spec\n")
 	default:
