@@ -43,10 +43,10 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 			if err != nil {
 				return fmt.Errorf("failed to observe the swarm: %w", err)
 			}
+			// Demote waits until the demotion took effect, the endpoint's
+			// own node included (its engine then reports it is no manager).
 			if err := sw.Demote(ctx, id); err != nil {
-				if id != st.SelfID || !e.selfDemoted(ctx, sw, id) {
-					return fmt.Errorf("failed to demote node %s: %w", id, err)
-				}
+				return fmt.Errorf("failed to demote node %s: %w", id, err)
 			}
 			if id == st.SelfID {
 				e.mu.Lock()
@@ -137,38 +137,6 @@ func CheckLeader(ctx context.Context, sw providers.Swarm) error {
 		nl.LeaderAddr = st.LeaderAddr
 	}
 	return nl
-}
-
-// selfDemoted checks, after the endpoint's own demotion reported an error
-// (the engine's control socket goes away while it steps down), whether the
-// node is a worker now: through the new leader when Deps.FindLeader can
-// reach one, else through the endpoint itself (which is no manager any more
-// when it is active but cannot list nodes).
-func (e *executor) selfDemoted(ctx context.Context, sw providers.Swarm, id string) bool {
-	err := e.poll(ctx, e.joinTimeout(), func() (bool, error) {
-		if e.deps.FindLeader != nil {
-			if other, err := e.deps.FindLeader(ctx); err == nil && other != nil {
-				if st, err := other.Observe(ctx); err == nil {
-					for _, n := range st.Nodes {
-						if n.ID == id {
-							return n.Role == providers.RoleWorker, nil
-						}
-					}
-				}
-			}
-		}
-		st, err := sw.Observe(ctx)
-		if err == nil {
-			for _, n := range st.Nodes {
-				if n.ID == id {
-					return n.Role == providers.RoleWorker, nil
-				}
-			}
-			return false, nil
-		}
-		return st.Active && st.SelfID == id, nil
-	})
-	return err == nil
 }
 
 // groupInstance returns the instance spec and default role of a group.
@@ -651,7 +619,20 @@ func (e *executor) rotate(ctx context.Context, s plan.Step) error {
 	if !s.RotateWorker && !s.RotateManager {
 		return errors.New("failed to rotate join tokens: the step names neither the worker nor the manager token")
 	}
-	if err := e.currentSwarm().RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager); err != nil {
+	sw := e.currentSwarm()
+	if s.RecordRotatedAt.IsZero() {
+		if err := sw.RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager); err != nil {
+			return fmt.Errorf("failed to rotate join tokens: %w", err)
+		}
+		return nil
+	}
+	// The step records the rotation on the Swarm (schedule.rotateJoinTokens
+	// is planned from it): without a recorder every pass would rotate again.
+	rec, ok := sw.(providers.JoinTokenRecorder)
+	if !ok {
+		return fmt.Errorf("failed to rotate join tokens: the Swarm endpoint (%T) cannot record the rotation as the swarm label %s", sw, providers.SwarmLabelJoinTokensRotated)
+	}
+	if err := rec.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: s.RotateWorker, Manager: s.RotateManager, RecordAt: s.RecordRotatedAt}); err != nil {
 		return fmt.Errorf("failed to rotate join tokens: %w", err)
 	}
 	return nil

@@ -166,6 +166,22 @@ func fingerprint(c Observed) string {
 		}
 		flush()
 	}
+	// The swarm's own labels (the recorded join-token rotation) count only
+	// when there are some, so observations without them keep their
+	// fingerprints.
+	if len(c.Swarm.Labels) > 0 {
+		str("swarm-labels")
+		keys = keys[:0]
+		for k := range c.Swarm.Labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		str(strconv.Itoa(len(keys)))
+		for _, k := range keys {
+			str(k)
+			str(c.Swarm.Labels[k])
+		}
+	}
 	flush()
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -148,6 +148,9 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 	}
 	b := newBuilder(desired, obs)
 	b.hold, b.nextWindow = !win.open, win.next
+	if b.rotationAt, b.rotationDue, err = rotationDue(desired.Schedule.RotateJoinTokens, obs.Swarm, obs.TakenAt); err != nil {
+		return nil, fmt.Errorf("failed to plan cluster %q: %w", desired.Name, err)
+	}
 	p := &Plan{
 		FormatVersion: FormatVersion,
 		Cluster:       desired.Name,
@@ -214,6 +217,11 @@ type builder struct {
 	hold       bool
 	nextWindow time.Time
 	held       int // disruptive changes held back
+
+	// rotationDue is set when schedule.rotateJoinTokens is due at now;
+	// rotationAt is the activation that made it due (see rotation.go).
+	rotationDue bool
+	rotationAt  time.Time
 }
 
 func newBuilder(d schema.Cluster, o Observed) *builder {
@@ -1175,23 +1183,9 @@ func (b *builder) leaves() []string {
 	return out
 }
 
-// rotate plans the join-token rotation after every join of this plan when
-// joinTokens.rotateAfterJoin is set, and returns its id ("" when none).
-func (b *builder) rotate(extra []string) string {
-	if !b.d.JoinTokens.RotateAfterJoin || (!b.workerJoined && !b.managerJoined) {
-		return ""
-	}
-	var which []string
-	if b.workerJoined {
-		which = append(which, "worker")
-	}
-	if b.managerJoined {
-		which = append(which, "manager")
-	}
-	return b.add(Step{Action: ActionRotateJoinToken, RotateWorker: b.workerJoined, RotateManager: b.managerJoined,
-		DependsOn: append(slices.Clone(b.joins), extra...),
-		Reason:    "the " + strings.Join(which, " and ") + " join token was used by new nodes (joinTokens.rotateAfterJoin)"}, strings.Join(which, "-"))
-}
+// rotate plans the join-token rotation (after joins, on schedule) and
+// returns its id ("" when none); see rotateTokens in rotation.go.
+func (b *builder) rotate(extra []string) string { return b.rotateTokens(extra) }
 
 func (b *builder) foreignNotes() {
 	managers, lost := 0, 0

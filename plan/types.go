@@ -112,6 +112,11 @@ type Step struct {
 	// Rotate parameters (ActionRotateJoinToken).
 	RotateWorker  bool `json:"rotate_worker,omitempty"`
 	RotateManager bool `json:"rotate_manager,omitempty"`
+	// RecordRotatedAt, when set, is recorded on the Swarm as the label
+	// providers.SwarmLabelJoinTokensRotated in the same update that
+	// rotates: observed.TakenAt (UTC, whole seconds), set only when both
+	// tokens are rotated. schedule.rotateJoinTokens is planned from it.
+	RecordRotatedAt time.Time `json:"record_rotated_at,omitzero"`
 
 	// Batch is the rolling-replacement batch (1-based) a step belongs to;
 	// apply waits update.delay and update.monitor between batches. Zero for

@@ -20,6 +20,12 @@ const (
 	EngineLabelInstance = "swarmsync.instance"
 	// NodeLabelGroup is the node spec label written after join.
 	NodeLabelGroup = "swarmsync.group"
+	// SwarmLabelJoinTokensRotated is the swarm spec label on which the
+	// last rotation of both join tokens is recorded, as an RFC 3339 UTC
+	// time: both tokens were rotated no earlier than that time. It is
+	// written in the same update that rotates, and it is what
+	// schedule.rotateJoinTokens is planned from (no state file).
+	SwarmLabelJoinTokensRotated = "swarmsync.join-tokens-rotated"
 )
 
 // InstanceState is the cloud's lifecycle state of an instance.
@@ -158,6 +164,51 @@ type SwarmState struct {
 	// LeaderAddr is the leader's manager address, when known.
 	LeaderAddr string `json:"leader_addr,omitempty"`
 	Nodes      []Node `json:"nodes"`
+	// Labels are the swarm's own spec labels (not a node's), e.g.
+	// SwarmLabelJoinTokensRotated. Never a join token.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// JoinTokensRotated returns the time recorded in SwarmLabelJoinTokensRotated
+// and whether a valid one is recorded (absent or unparsable: false).
+func (s SwarmState) JoinTokensRotated() (time.Time, bool) {
+	return ParseRotated(s.Labels[SwarmLabelJoinTokensRotated])
+}
+
+// ParseRotated parses a value of SwarmLabelJoinTokensRotated; ok is false
+// for "" or a value that is not RFC 3339.
+func ParseRotated(v string) (t time.Time, ok bool) {
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// FormatRotated formats t as a value of SwarmLabelJoinTokensRotated
+// (RFC 3339, UTC, whole seconds).
+func FormatRotated(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// JoinTokenRotation asks for a join-token rotation.
+type JoinTokenRotation struct {
+	Worker, Manager bool
+	// RecordAt, when not zero, is written as SwarmLabelJoinTokensRotated in
+	// the same Swarm update that rotates. A later time already recorded is
+	// kept (the record never moves back).
+	RecordAt time.Time
+}
+
+// JoinTokenRecorder is implemented by a Swarm that can record a rotation
+// on the Swarm itself (providers/docker does). It is separate from Swarm so
+// that Swarm implementations without it keep compiling; apply refuses a
+// step that asks to record a rotation through a Swarm without it.
+type JoinTokenRecorder interface {
+	// RotateAndRecord rotates the tokens r names and records r.RecordAt in
+	// one Swarm update, retrying "update out of sequence".
+	RotateAndRecord(ctx context.Context, r JoinTokenRotation) error
 }
 
 // JoinTokens are secret. Never log, print, or put them in an error.

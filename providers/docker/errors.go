@@ -32,6 +32,10 @@ var (
 	ErrAlreadyInSwarm = errors.New("the endpoint's engine is already part of a swarm")
 	// ErrInvalidJoinToken: the join token was refused (wrong, or rotated).
 	ErrInvalidJoinToken = errors.New("swarm refused the join token (invalid or rotated)")
+	// ErrUnavailable: the engine's swarm control API did not answer (gRPC
+	// "Unavailable", e.g. its control.sock went away while the node stepped
+	// down from manager). Whether the request took effect is unknown.
+	ErrUnavailable = errors.New("the engine's swarm control API is unavailable; the request may or may not have taken effect")
 )
 
 // refusals maps daemon message fragments to typed errors. Order matters
@@ -50,6 +54,7 @@ var refusals = []struct {
 	{"is already part of a swarm", ErrAlreadyInSwarm},
 	{"valid join token is necessary", ErrInvalidJoinToken},
 	{"invalid join token", ErrInvalidJoinToken},
+	{"code = Unavailable", ErrUnavailable},
 }
 
 // tokenPattern matches Swarm join tokens (and unlock keys) anywhere in text.

@@ -25,6 +25,7 @@ func TestClassify(t *testing.T) {
 		{"no swarm", errors.New("This node is not part of a swarm"), ErrNotInSwarm},
 		{"not found", cerrdefs.ErrNotFound.WithMessage("node xyz not found"), ErrNotFound},
 		{"bad token", errors.New("rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"), ErrInvalidJoinToken},
+		{"control socket gone", errors.New(`Error response from daemon: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing dial unix /var/run/docker/swarm/control.sock: connect: no such file or directory"`), ErrUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

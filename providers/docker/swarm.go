@@ -125,10 +125,12 @@ func (s *Swarm) Host() string { return s.cli.DaemonHost() }
 // Client exposes the underlying Docker client (for tests and tooling).
 func (s *Swarm) Client() *client.Client { return s.cli }
 
-// Observe lists every node and leadership in two API calls (Info, NodeList),
-// whatever the number of nodes. On an engine outside any swarm it returns
-// Active=false and no error. On a worker it returns Active and SelfID with
-// ErrNotManager (workers cannot list nodes).
+// Observe lists every node, leadership and the swarm's spec labels in
+// three API calls (Info, SwarmInspect, NodeList), whatever the number of
+// nodes. On an engine outside any swarm it returns Active=false and no
+// error. On a worker it returns Active and SelfID with ErrNotManager
+// (workers cannot list nodes). The join tokens SwarmInspect also returns
+// are dropped at once.
 func (s *Swarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	info, err := s.cli.Info(ctx)
 	if err != nil {
@@ -141,6 +143,13 @@ func (s *Swarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	s.setSelf(st.SelfID)
 	if !info.Swarm.ControlAvailable {
 		return st, fmt.Errorf("failed to observe swarm: %w", ErrNotManager)
+	}
+	sw, err := s.cli.SwarmInspect(ctx)
+	if err != nil {
+		return st, fmt.Errorf("failed to inspect swarm: %w", classify(err))
+	}
+	if len(sw.Spec.Labels) > 0 {
+		st.Labels = maps.Clone(sw.Spec.Labels)
 	}
 	list, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
 	if err != nil {
@@ -218,9 +227,20 @@ func (s *Swarm) JoinTokens(ctx context.Context) (providers.JoinTokens, error) {
 }
 
 // RotateJoinTokens replaces the worker and/or manager join token, retrying
-// "update out of sequence".
+// "update out of sequence". It records nothing (see RotateAndRecord).
 func (s *Swarm) RotateJoinTokens(ctx context.Context, worker, manager bool) error {
-	if !worker && !manager {
+	return s.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: worker, Manager: manager})
+}
+
+var _ providers.JoinTokenRecorder = (*Swarm)(nil)
+
+// RotateAndRecord rotates the tokens r names and, when r.RecordAt is set,
+// writes it as the swarm spec label providers.SwarmLabelJoinTokensRotated
+// in the same SwarmUpdate, so the rotation and its record cannot part (a
+// crash leaves either both or neither). A later time already recorded is
+// kept. It retries "update out of sequence" (a concurrent swarm update).
+func (s *Swarm) RotateAndRecord(ctx context.Context, r providers.JoinTokenRotation) error {
+	if !r.Worker && !r.Manager {
 		return nil
 	}
 	var last error
@@ -229,9 +249,22 @@ func (s *Swarm) RotateJoinTokens(ctx context.Context, worker, manager bool) erro
 		if err != nil {
 			return fmt.Errorf("failed to rotate join tokens: %w", classify(err))
 		}
-		err = classify(s.cli.SwarmUpdate(ctx, sw.Version, sw.Spec, swarm.UpdateFlags{RotateWorkerToken: worker, RotateManagerToken: manager}))
+		spec := sw.Spec
+		record := false
+		if !r.RecordAt.IsZero() {
+			prev, ok := providers.ParseRotated(spec.Labels[providers.SwarmLabelJoinTokensRotated])
+			if record = !ok || r.RecordAt.After(prev); record {
+				labels := maps.Clone(spec.Labels)
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels[providers.SwarmLabelJoinTokensRotated] = providers.FormatRotated(r.RecordAt)
+				spec.Labels = labels
+			}
+		}
+		err = classify(s.cli.SwarmUpdate(ctx, sw.Version, spec, swarm.UpdateFlags{RotateWorkerToken: r.Worker, RotateManagerToken: r.Manager}))
 		if err == nil {
-			s.opts.logger.Info("rotated join tokens", "worker", worker, "manager", manager)
+			s.opts.logger.Info("rotated join tokens", "worker", r.Worker, "manager", r.Manager, "recorded", record)
 			return nil
 		}
 		if !errors.Is(err, ErrOutOfSequence) {
@@ -297,20 +330,33 @@ func (s *Swarm) updateNode(ctx context.Context, nodeID string, change providers.
 // Demote demotes a manager and waits until the demotion took effect (a
 // fresh inspect shows no manager status). Swarm's refusals come back as
 // ErrLastManager or ErrQuorum and change nothing.
+//
+// The endpoint's own node is different: while it steps down, its engine
+// shuts its control socket, so the update or the inspects after it may fail
+// with ErrUnavailable ("Unavailable … control.sock") although the demotion
+// happened, and a worker cannot inspect nodes at all. For it, success is the
+// engine's own Info reporting ControlAvailable=false (it is no manager any
+// more), polled on the ticker and bounded by ctx. An ErrUnavailable from the
+// update is not taken as failure until the engine answers again as a
+// manager whose node is still meant to be one (the update never took).
 func (s *Swarm) Demote(ctx context.Context, nodeID string) error {
+	self, _ := s.self(ctx)
 	worker := providers.RoleWorker
-	if err := s.updateNode(ctx, nodeID, providers.NodeChange{Role: &worker}); err != nil {
+	err := s.updateNode(ctx, nodeID, providers.NodeChange{Role: &worker})
+	if nodeID == self && nodeID != "" && (err == nil || errors.Is(err, ErrUnavailable)) {
+		s.opts.logger.Info("demoting the endpoint's own node; waiting until its engine is no manager", "node", nodeID, "update_unavailable", err != nil)
+		if werr := s.waitSelfDemoted(ctx, nodeID, err); werr != nil {
+			return fmt.Errorf("failed to wait for demotion of the endpoint's own node %s: %w", nodeID, werr)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("failed to demote node %s: %w", nodeID, err)
 	}
-	self, _ := s.self(ctx)
-	err := s.poll(ctx, func() (bool, error) {
+	err = s.poll(ctx, func() (bool, error) {
 		n, _, err := s.cli.NodeInspectWithRaw(ctx, nodeID)
 		if err != nil {
-			err = classify(err)
-			if nodeID == self && errors.Is(err, ErrNotManager) {
-				return true, nil // the endpoint demoted itself: it can no longer look
-			}
-			return false, err
+			return false, classify(err)
 		}
 		return n.ManagerStatus == nil && n.Spec.Role == swarm.NodeRoleWorker, nil
 	})
@@ -318,6 +364,38 @@ func (s *Swarm) Demote(ctx context.Context, nodeID string) error {
 		return fmt.Errorf("failed to wait for demotion of node %s: %w", nodeID, err)
 	}
 	return nil
+}
+
+// waitSelfDemoted polls the endpoint's engine until it reports that it is
+// no manager any more. updateErr is the update's ErrUnavailable (nil when
+// the update was accepted): then, once the engine answers as a manager
+// again and its node's spec still says manager, the update did not take and
+// updateErr is returned. Info errors while the engine reconfigures are
+// waited out.
+func (s *Swarm) waitSelfDemoted(ctx context.Context, id string, updateErr error) error {
+	return s.poll(ctx, func() (bool, error) {
+		info, err := s.cli.Info(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, nil // the engine is busy stepping down
+		}
+		if info.Swarm.LocalNodeState == swarm.LocalNodeStateActive && !info.Swarm.ControlAvailable {
+			return true, nil
+		}
+		if updateErr == nil || !info.Swarm.ControlAvailable {
+			return false, nil
+		}
+		n, _, err := s.cli.NodeInspectWithRaw(ctx, id)
+		if err != nil {
+			return false, nil // its control socket is going away
+		}
+		if n.Spec.Role == swarm.NodeRoleManager {
+			return false, updateErr // the demotion was never recorded
+		}
+		return false, nil
+	})
 }
 
 // Promote promotes a worker and waits until it is a reachable manager.
