@@ -93,7 +93,9 @@ func rotationStep(p *Plan) (Step, bool) {
 func TestScheduledRotation(t *testing.T) {
 	now := t0.Add(1500 * time.Millisecond) // Friday 2026-05-01 12:00:01.5 UTC
 	recorded := func(v string) func(*Observed) {
-		return func(o *Observed) { o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: v, "other": "kept"} }
+		return func(o *Observed) {
+			o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: v, "other": "kept"}
+		}
 	}
 	type rot struct {
 		Worker, Manager bool
@@ -147,7 +149,9 @@ func TestScheduledRotation(t *testing.T) {
 		},
 		{
 			name: "due while workers join: one rotation of both tokens, after the joins", cron: "@weekly",
-			spec: func(c *schema.Cluster) { c.Workers["web"] = schema.WorkerGroup{Count: 4, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels} },
+			spec: func(c *schema.Cluster) {
+				c.Workers["web"] = schema.WorkerGroup{Count: 4, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels}
+			},
 			want: &rot{Worker: true, Manager: true, Record: t0.Add(time.Second), Deps: 1,
 				Reason: []string{"the worker join token was used by new nodes (joinTokens.rotateAfterJoin)", "; schedule.rotateJoinTokens"}},
 		},
@@ -161,7 +165,9 @@ func TestScheduledRotation(t *testing.T) {
 		},
 		{
 			name: "not due while workers join: the worker token alone, nothing recorded", cron: "@weekly", observed: recorded("2026-04-30T00:00:00Z"),
-			spec: func(c *schema.Cluster) { c.Workers["web"] = schema.WorkerGroup{Count: 4, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels} },
+			spec: func(c *schema.Cluster) {
+				c.Workers["web"] = schema.WorkerGroup{Count: 4, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels}
+			},
 			want: &rot{Worker: true, Deps: 1, Reason: []string{"the worker join token was used by new nodes (joinTokens.rotateAfterJoin)"}},
 		},
 	} {
