@@ -195,6 +195,7 @@ func ClusterHealth(desired schema.Cluster, observed Observed) Health {
 			g.Down++
 		}
 	}
+	digests := map[string]string{}
 	for i := range obs.Instances {
 		in := &obs.Instances[i]
 		if !in.State.Live() {
@@ -202,7 +203,12 @@ func ClusterHealth(desired schema.Cluster, observed Observed) Health {
 		}
 		g := group(in.Group)
 		g.Instances++
-		if want := ConfigDigest(desired, in.Group); want != "" && in.Config != want {
+		want, ok := digests[in.Group]
+		if !ok {
+			want = ConfigDigest(desired, in.Group)
+			digests[in.Group] = want
+		}
+		if want != "" && in.Config != want {
 			g.OutOfDate = append(g.OutOfDate, in.ID)
 		}
 		if !hasNode[i] {

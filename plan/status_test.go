@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -243,5 +244,27 @@ func TestAge(t *testing.T) {
 		if got := age(tc.d); got != tc.want {
 			t.Errorf("age(%s) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkClusterHealth measures status's health report on benchCase
+// clusters (the planner's benchmark inputs).
+func BenchmarkClusterHealth(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		spec, o := benchCase(n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.ReportAllocs()
+			var outdated int
+			for b.Loop() {
+				h := ClusterHealth(spec, o)
+				outdated = 0
+				for _, g := range h.Groups {
+					outdated += len(g.OutOfDate)
+				}
+			}
+			if outdated == 0 {
+				b.Fatal("benchCase has out-of-date instances; none reported")
+			}
+		})
 	}
 }
