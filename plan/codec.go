@@ -166,9 +166,9 @@ func fingerprint(c Observed) string {
 		}
 		flush()
 	}
-	// The swarm's own labels (the recorded join-token rotation) count only
-	// when there are some, so observations without them keep their
-	// fingerprints.
+	// The swarm's own labels (the recorded join-token rotation) and its
+	// creation time count only when known, so observations without them
+	// keep their fingerprints.
 	if len(c.Swarm.Labels) > 0 {
 		str("swarm-labels")
 		keys = keys[:0]
@@ -181,6 +181,10 @@ func fingerprint(c Observed) string {
 			str(k)
 			str(c.Swarm.Labels[k])
 		}
+	}
+	if !c.Swarm.CreatedAt.IsZero() {
+		str("swarm-created")
+		buf = c.Swarm.CreatedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
 	}
 	flush()
 	return hex.EncodeToString(h.Sum(nil))

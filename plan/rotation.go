@@ -44,8 +44,10 @@ import (
 // not parse.
 //
 // It is due when the latest activation of the cron at or before now is
-// after the recorded rotation, or when no valid rotation is recorded and
-// some activation lies at or before now. "@every d" is anchored at the Unix
+// after the recorded rotation. Without a valid record the swarm's creation
+// time stands in (its tokens are no older), so a swarm created after the
+// last activation is not due yet; with neither, any activation at or
+// before now makes it due. "@every d" is anchored at the Unix
 // epoch, as disruption windows are (see windowAt): its activations are the
 // multiples of d since 1970-01-01T00:00:00Z.
 func rotationDue(expr string, swarm providers.SwarmState, now time.Time) (time.Time, bool, error) {
@@ -60,7 +62,7 @@ func rotationDue(expr string, swarm providers.SwarmState, now time.Time) (time.T
 	if last.IsZero() {
 		return time.Time{}, false, nil
 	}
-	if rec, ok := swarm.JoinTokensRotated(); ok && !last.After(rec) {
+	if since, ok := swarm.JoinTokensSince(); ok && !last.After(since) {
 		return time.Time{}, false, nil
 	}
 	return last, true, nil
@@ -143,6 +145,8 @@ func (b *builder) rotateTokens(extra []string) string {
 		why := "no rotation is recorded on the Swarm"
 		if rec, ok := b.o.Swarm.JoinTokensRotated(); ok {
 			why = "the last recorded rotation is " + providers.FormatRotated(rec)
+		} else if !b.o.Swarm.CreatedAt.IsZero() {
+			why += ", created at " + providers.FormatRotated(b.o.Swarm.CreatedAt)
 		}
 		reasons = append(reasons, fmt.Sprintf("schedule.rotateJoinTokens (%q) was due at %s and %s", b.d.Schedule.RotateJoinTokens, providers.FormatRotated(b.rotationAt), why))
 	}

@@ -124,6 +124,24 @@ func TestScheduledRotation(t *testing.T) {
 				Reason: []string{`schedule.rotateJoinTokens ("0 3 * * SUN") was due at 2026-04-26T03:00:00Z`, "no rotation is recorded on the Swarm"}},
 		},
 		{
+			name: "no record, the swarm created after the last activation: its tokens are new", cron: "@weekly",
+			observed: func(o *Observed) { o.Swarm.CreatedAt = time.Date(2026, 4, 27, 8, 0, 0, 0, time.UTC) },
+		},
+		{
+			name: "no record, the swarm created before the last activation", cron: "@weekly",
+			observed: func(o *Observed) { o.Swarm.CreatedAt = time.Date(2026, 4, 20, 8, 0, 0, 0, time.UTC) },
+			want: &rot{Worker: true, Manager: true, Record: t0.Add(time.Second),
+				Reason: []string{"was due at 2026-04-26T00:00:00Z and no rotation is recorded on the Swarm, created at 2026-04-20T08:00:00Z"}},
+		},
+		{
+			name: "a record wins over the creation time", cron: "@weekly",
+			observed: func(o *Observed) {
+				recorded("2026-04-19T00:00:00Z")(o)
+				o.Swarm.CreatedAt = time.Date(2026, 4, 27, 8, 0, 0, 0, time.UTC)
+			},
+			want: &rot{Worker: true, Manager: true, Record: t0.Add(time.Second), Reason: []string{"the last recorded rotation is 2026-04-19T00:00:00Z"}},
+		},
+		{
 			name: "an unreadable record counts as none", cron: "@daily", observed: recorded("last tuesday"),
 			want: &rot{Worker: true, Manager: true, Record: t0.Add(time.Second), Reason: []string{"was due at 2026-05-01T00:00:00Z", "no rotation is recorded"}},
 		},
@@ -262,5 +280,44 @@ func TestScheduledRotationOnce(t *testing.T) {
 			}
 			o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: providers.FormatRotated(s.RecordRotatedAt)}
 		}
+	}
+}
+
+// BenchmarkComputeScheduledRotation is BenchmarkCompute's 10000-node case
+// with schedule.rotateJoinTokens due (the cron search on top of the plan).
+func BenchmarkComputeScheduledRotation(b *testing.B) {
+	for _, expr := range []string{"@weekly", "0 0 29 2 *"} {
+		spec, o := benchCase(10000)
+		spec.Schedule.RotateJoinTokens = expr
+		o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: "2020-01-01T00:00:00Z"}
+		b.Run(expr, func(b *testing.B) {
+			for b.Loop() {
+				p, err := Compute(spec, o, Source{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, ok := rotationStep(p); !ok {
+					b.Fatal("no rotation planned")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLastActivation is the cron search alone.
+func BenchmarkLastActivation(b *testing.B) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, expr := range []string{"@weekly", "*/5 * * * *", "0 0 29 2 *"} {
+		sched, err := schema.ParseCron(expr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(expr, func(b *testing.B) {
+			for b.Loop() {
+				if lastActivation(sched, now).IsZero() {
+					b.Fatal("no activation")
+				}
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/schema"
 )
@@ -67,6 +69,13 @@ type model struct {
 	// (a dead manager demoted on its way out is not a worker in service).
 	startAll   map[string]int
 	outAtStart map[string]bool
+	// rotated is the join-token rotation recorded on the Swarm (the swarm
+	// label); zero when none.
+	rotated time.Time
+	// created is when the swarm was created; zero when unknown.
+	created time.Time
+	// leaving are the instances the plan being run terminates.
+	leaving map[string]bool
 }
 
 // simWindow is a disruption window the test can evaluate on its own: daily
@@ -198,6 +207,12 @@ func (m *model) raft() (members, reach int) {
 // observe turns the model into an observation, as the providers would.
 func (m *model) observe() Observed {
 	o := Observed{Cluster: m.spec.Name, TakenAt: m.now, Swarm: providers.SwarmState{Active: m.swarm}}
+	if m.swarm {
+		o.Swarm.CreatedAt = m.created
+	}
+	if !m.rotated.IsZero() {
+		o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: providers.FormatRotated(m.rotated)}
+	}
 	for _, in := range m.insts {
 		if m.hideInst[in.id] {
 			continue
@@ -311,7 +326,7 @@ func (m *model) join(inst *simInst) error {
 		}
 		n := m.addNode(inst.id, role)
 		n.leader = true
-		m.swarm = true
+		m.swarm, m.created = true, m.now
 		return nil
 	}
 	m.addNode(inst.id, role)
@@ -503,6 +518,25 @@ func (m *model) apply(s Step, done map[string]bool) error {
 		if !s.RotateWorker && !s.RotateManager {
 			return fmt.Errorf("rotates nothing")
 		}
+		// A node still joining holds the current token: the rotation
+		// waits for every join that is not given up (past joinTimeout)
+		// of an instance that stays in a group of the spec.
+		for _, in := range m.insts {
+			if _, declared := m.desired(in.group); !declared || !in.live || in.unowned || m.leaving[in.id] {
+				continue
+			}
+			if m.nodeOfInst(in.id) == nil && m.now.Sub(in.launched) < m.spec.Update.JoinTimeout.Duration {
+				return fmt.Errorf("rotates the join tokens while instance %s is still joining", in.id)
+			}
+		}
+		switch both := s.RotateWorker && s.RotateManager; {
+		case both && !s.RecordRotatedAt.Equal(m.now.Truncate(time.Second)):
+			return fmt.Errorf("rotates both tokens but records %s, not the observation time %s", s.RecordRotatedAt, m.now)
+		case !both && !s.RecordRotatedAt.IsZero():
+			return fmt.Errorf("records a rotation of one token only")
+		case both && s.RecordRotatedAt.After(m.rotated):
+			m.rotated = s.RecordRotatedAt
+		}
 	default:
 		return fmt.Errorf("unknown action %q", s.Action)
 	}
@@ -596,6 +630,12 @@ func (m *model) run(p *Plan, r *rand.Rand) error {
 		_, m.startAll[g] = m.inService(g)
 	}
 	defer func() { m.outAtStart = nil }()
+	m.leaving = map[string]bool{}
+	for _, s := range p.Steps {
+		if s.Action == ActionTerminate {
+			m.leaving[s.Instance] = true
+		}
+	}
 	done := map[string]bool{}
 	members0, reach0 := m.raft()
 	if m.swarm && reach0 < quorum(members0) && len(p.Steps) > 0 {
@@ -1094,8 +1134,23 @@ func TestPlanProperties(t *testing.T) {
 		if len(wins) > 0 {
 			now = base.Add(time.Duration(r.IntN(14*24*60)) * time.Minute)
 		}
+		// Half the cases rotate the join tokens on a schedule, some with a
+		// rotation recorded already (their own random stream).
+		rr := rand.New(rand.NewPCG(uint64(i), 0x707))
+		var rotCron cron.Schedule
+		if rr.IntN(2) == 0 {
+			spec.Schedule.RotateJoinTokens = rotationCrons[rr.IntN(len(rotationCrons))]
+			rotCron, _ = schema.ParseCron(spec.Schedule.RotateJoinTokens)
+			stats["rotation-scheduled"]++
+		}
 		m := genModel(r, spec, now)
 		m.windows = wins
+		if m.swarm && rr.IntN(3) > 0 {
+			m.rotated = now.Add(-time.Duration(rr.IntN(10*24*60)) * time.Minute)
+		}
+		if m.swarm && rr.IntN(2) == 0 {
+			m.created = now.Add(-time.Duration(rr.IntN(30*24*60)) * time.Minute)
+		}
 		// A third of the cases see the cloud's and the Swarm's lag in their
 		// first passes (its own random stream: the other cases stay as
 		// they are).
@@ -1155,6 +1210,11 @@ func TestPlanProperties(t *testing.T) {
 				break
 			}
 			prev = view(p)
+			if due, err := checkRotation(p, m, rotCron); err != nil {
+				t.Fatalf("pass %d: %v\n%s", pass, err, before)
+			} else if due {
+				stats["rotation-due"]++
+			}
 			for id := range m.hideInst {
 				if !slices.ContainsFunc(p.Notes, func(n string) bool {
 					return strings.Contains(n, "names instance "+id+", which the cloud does not list yet")
@@ -1226,4 +1286,54 @@ func TestPlanProperties(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases: %v", cases, stats)
+}
+
+// rotationCrons are the schedule.rotateJoinTokens of the property cases.
+var rotationCrons = []string{"@weekly", "@daily", "0 3 * * SUN", "@every 6h", "@every 36h", "*/30 * * * *"}
+
+// checkRotation checks the plan's join-token rotation against the model,
+// with an oracle of its own: a scheduled rotation is due when the swarm
+// exists and some activation of the cron lies in (since, now], since being
+// the recorded rotation, else the swarm's creation (for "@every d", a
+// multiple of d since the epoch). A due rotation rotates both tokens and
+// names the schedule; a rotation that is not due does not. It returns
+// whether one was due.
+func checkRotation(p *Plan, m *model, sched cron.Schedule) (bool, error) {
+	due := false
+	if sched != nil && m.swarm {
+		now := m.now.Truncate(time.Second)
+		since := m.rotated
+		if since.IsZero() {
+			since = m.created
+		}
+		if every, ok := sched.(cron.ConstantDelaySchedule); ok {
+			d := int64(every.Delay / time.Second)
+			due = since.IsZero() || now.Unix()/d > since.Unix()/d
+		} else {
+			from := since
+			if from.IsZero() {
+				from = now.Add(-400 * 24 * time.Hour)
+			}
+			due = !sched.Next(from).After(now)
+		}
+	}
+	var rot []Step
+	for _, s := range p.Steps {
+		if s.Action == ActionRotateJoinToken {
+			rot = append(rot, s)
+		}
+	}
+	if len(rot) > 1 {
+		return due, fmt.Errorf("%d join-token rotations in one plan", len(rot))
+	}
+	scheduled := len(rot) == 1 && strings.Contains(rot[0].Reason, "schedule.rotateJoinTokens")
+	switch {
+	case due && !scheduled:
+		return due, fmt.Errorf("schedule.rotateJoinTokens %q is due at %s (recorded %s) but the plan does not rotate on it: %v", m.spec.Schedule.RotateJoinTokens, m.now.Format(time.RFC3339), m.rotated.Format(time.RFC3339), view(p))
+	case !due && scheduled:
+		return due, fmt.Errorf("the plan rotates on schedule.rotateJoinTokens %q at %s although it is not due (recorded %s): %s", m.spec.Schedule.RotateJoinTokens, m.now.Format(time.RFC3339), m.rotated.Format(time.RFC3339), rot[0].Reason)
+	case scheduled && !(rot[0].RotateWorker && rot[0].RotateManager):
+		return due, fmt.Errorf("a scheduled rotation rotates worker=%v manager=%v, want both", rot[0].RotateWorker, rot[0].RotateManager)
+	}
+	return due, nil
 }

@@ -167,12 +167,28 @@ type SwarmState struct {
 	// Labels are the swarm's own spec labels (not a node's), e.g.
 	// SwarmLabelJoinTokensRotated. Never a join token.
 	Labels map[string]string `json:"labels,omitempty"`
+	// CreatedAt is when the swarm was created (its join tokens are no
+	// older); zero when unknown.
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // JoinTokensRotated returns the time recorded in SwarmLabelJoinTokensRotated
 // and whether a valid one is recorded (absent or unparsable: false).
 func (s SwarmState) JoinTokensRotated() (time.Time, bool) {
 	return ParseRotated(s.Labels[SwarmLabelJoinTokensRotated])
+}
+
+// JoinTokensSince returns a time the join tokens are known to be no older
+// than: the recorded rotation, else the swarm's creation; ok is false when
+// neither is known.
+func (s SwarmState) JoinTokensSince() (t time.Time, ok bool) {
+	if t, ok := s.JoinTokensRotated(); ok {
+		return t, true
+	}
+	if !s.CreatedAt.IsZero() {
+		return s.CreatedAt.UTC(), true
+	}
+	return time.Time{}, false
 }
 
 // ParseRotated parses a value of SwarmLabelJoinTokensRotated; ok is false

@@ -41,6 +41,9 @@ func TestRotateRecordAndDemoteSelf(t *testing.T) {
 			t.Fatalf("worker changed=%v manager changed=%v; want both rotated", after.Worker != before.Worker, after.Manager != before.Manager)
 		}
 		st := must(leader.Observe(ctx))(t)
+		if st.CreatedAt.IsZero() || st.CreatedAt.After(time.Now()) {
+			t.Errorf("observed swarm creation time %v, want a past time", st.CreatedAt)
+		}
 		got, ok := st.JoinTokensRotated()
 		if !ok || !got.Equal(at) {
 			t.Fatalf("observed label %q = %v (ok %v), want %v", st.Labels[providers.SwarmLabelJoinTokensRotated], got, ok, at)

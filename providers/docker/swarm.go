@@ -125,9 +125,9 @@ func (s *Swarm) Host() string { return s.cli.DaemonHost() }
 // Client exposes the underlying Docker client (for tests and tooling).
 func (s *Swarm) Client() *client.Client { return s.cli }
 
-// Observe lists every node, leadership and the swarm's spec labels in
-// three API calls (Info, SwarmInspect, NodeList), whatever the number of
-// nodes. On an engine outside any swarm it returns Active=false and no
+// Observe lists every node, leadership, the swarm's spec labels and its
+// creation time in three API calls (Info, SwarmInspect, NodeList), whatever
+// the number of nodes. On an engine outside any swarm it returns Active=false and no
 // error. On a worker it returns Active and SelfID with ErrNotManager
 // (workers cannot list nodes). The join tokens SwarmInspect also returns
 // are dropped at once.
@@ -151,6 +151,7 @@ func (s *Swarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	if len(sw.Spec.Labels) > 0 {
 		st.Labels = maps.Clone(sw.Spec.Labels)
 	}
+	st.CreatedAt = sw.CreatedAt.UTC()
 	list, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
 	if err != nil {
 		return st, fmt.Errorf("failed to list nodes: %w", classify(err))
