@@ -52,4 +52,11 @@
 //     planned (launches, joins, labels, rotations, and self-healing of what
 //     is already dead); the rest is held back and a note names when the
 //     next window opens.
+//   - Join tokens are rotated in one step, after every join of the plan:
+//     the tokens new nodes used (joinTokens.rotateAfterJoin), and both when
+//     schedule.rotateJoinTokens is due, i.e. its latest activation at or
+//     before "now" is after the rotation recorded on the Swarm (the swarm
+//     label swarmsync.join-tokens-rotated, else the swarm's creation). A
+//     step that rotates both tokens carries the time apply records there
+//     (observed.TakenAt); see rotation.go.
 package plan

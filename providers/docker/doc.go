@@ -5,8 +5,9 @@
 // It owns: turning Swarm nodes into providers.Node values at a constant
 // number of API calls, the leader check, node updates with "update out of
 // sequence" retries, promote/demote with waiting until they took effect,
-// drain waiting, node removal, join tokens (read, rotate), and init/join of
-// a fresh engine. Swarm's refusals surface as typed errors (ErrLastManager,
+// drain waiting, node removal, join tokens (read, rotate, and record the
+// rotation as a swarm spec label in the same update), and init/join of a
+// fresh engine. Swarm's refusals surface as typed errors (ErrLastManager,
 // ErrQuorum, ErrNodeNotDown, ...), never as raw daemon text.
 //
 // It must not decide what to change (that is plan), read the wall clock to

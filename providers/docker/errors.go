@@ -32,10 +32,11 @@ var (
 	ErrAlreadyInSwarm = errors.New("the endpoint's engine is already part of a swarm")
 	// ErrInvalidJoinToken: the join token was refused (wrong, or rotated).
 	ErrInvalidJoinToken = errors.New("swarm refused the join token (invalid or rotated)")
-	// ErrUnavailable: the engine's swarm control API did not answer (gRPC
-	// "Unavailable", e.g. its control.sock went away while the node stepped
-	// down from manager). Whether the request took effect is unknown.
-	ErrUnavailable = errors.New("the engine's swarm control API is unavailable; the request may or may not have taken effect")
+	// ErrUnavailable: a swarm manager did not answer (gRPC "Unavailable",
+	// e.g. the engine's control.sock went away while its node stepped down
+	// from manager). Whether the request took effect is unknown. The error
+	// keeps the daemon's (redacted) text; test it with errors.Is.
+	ErrUnavailable = errors.New("a swarm manager is unavailable; the request may or may not have taken effect")
 )
 
 // refusals maps daemon message fragments to typed errors. Order matters
@@ -54,7 +55,6 @@ var refusals = []struct {
 	{"is already part of a swarm", ErrAlreadyInSwarm},
 	{"valid join token is necessary", ErrInvalidJoinToken},
 	{"invalid join token", ErrInvalidJoinToken},
-	{"code = Unavailable", ErrUnavailable},
 }
 
 // tokenPattern matches Swarm join tokens (and unlock keys) anywhere in text.
@@ -67,14 +67,18 @@ func redact(s string) string { return tokenPattern.ReplaceAllString(s, "[redacte
 // kept (minus any token) for the operator; the original error is not
 // reachable through Unwrap, so a token cannot leak through the chain.
 type daemonError struct {
-	msg      string
-	notFound bool
+	msg         string
+	notFound    bool
+	unavailable bool // gRPC "Unavailable": see ErrUnavailable
 }
 
 func (e *daemonError) Error() string { return e.msg }
 
-// Is lets errors.Is(err, ErrNotFound) work for not-found answers.
-func (e *daemonError) Is(target error) bool { return target == ErrNotFound && e.notFound }
+// Is lets errors.Is(err, ErrNotFound) work for not-found answers, and
+// errors.Is(err, ErrUnavailable) for a manager that did not answer.
+func (e *daemonError) Is(target error) bool {
+	return (target == ErrNotFound && e.notFound) || (target == ErrUnavailable && e.unavailable)
+}
 
 // classify turns a client error into a typed error (one of the Err values)
 // or a redacted daemonError. nil stays nil.
@@ -97,5 +101,5 @@ func classify(err error) error {
 	if cerrdefs.IsNotFound(err) {
 		return ErrNotFound
 	}
-	return &daemonError{msg: redact(msg)}
+	return &daemonError{msg: redact(msg), unavailable: strings.Contains(msg, "code = Unavailable")}
 }

@@ -44,6 +44,12 @@ func TestClassify(t *testing.T) {
 			t.Errorf("unknown error must be opaque, got %#v", got)
 		}
 	})
+	t.Run("unavailable keeps its text without tokens", func(t *testing.T) {
+		got := classify(errors.New("rpc error: code = Unavailable desc = manager at " + tok + " gone"))
+		if !errors.Is(got, ErrUnavailable) || errors.Is(got, ErrNotFound) || !strings.Contains(got.Error(), "manager at") || strings.Contains(got.Error(), "SWMTKN-1") {
+			t.Errorf("classify(unavailable) = %q (is ErrUnavailable %v)", got, errors.Is(got, ErrUnavailable))
+		}
+	})
 }
 
 func TestDrainedStates(t *testing.T) {
