@@ -11,11 +11,20 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/lab"
+	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/providers/local"
+	"github.com/swarmsync/swarmsync/schema"
 )
 
+// killSpec is a 1-manager cluster with short waits; its user data is the
+// default local template with a 1s dispatcher heartbeat, so a terminated
+// worker's node is Down in seconds.
 const killSpec = `name: killlab
 provider:
   local:
@@ -28,13 +37,30 @@ workers:
 update:
   joinTimeout: 2m
   drainTimeout: 1m
-`
+userData: |
+%s`
 
-// TestApplyKilledMidwayConverges SIGKILLs a real `swarmsync apply` process
-// when a given step starts (during a scale-up, then a scale-down), runs
-// apply again, and checks that the cluster converges with no duplicate and
-// no orphaned instance or node.
-func TestApplyKilledMidwayConverges(t *testing.T) {
+// killLab drives the CLI against real local machines: in-process applies
+// to converge, and `swarmsync apply` processes to SIGKILL.
+type killLab struct {
+	t     *testing.T
+	cloud *local.Cloud
+	bin   string
+	repo  string
+	tmpl  string
+	// output is everything any run printed (stdout and stderr).
+	output strings.Builder
+	// tokens are the join tokens seen at each check.
+	tokens []string
+	// workerToken is the worker join token at the last check.
+	workerToken string
+	// launched is how many instances the test expects to have been
+	// launched so far (live or terminated).
+	launched int
+}
+
+func newKillLab(t *testing.T) *killLab {
+	t.Helper()
 	cloud := localLab(t, "killlab", "ssk")
 	// The test binary runs as swarmsync when called by that name
 	// (testscript.Main in TestMain).
@@ -42,111 +68,283 @@ func TestApplyKilledMidwayConverges(t *testing.T) {
 	if err := os.Symlink(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
-	repo := t.TempDir()
-	setWorkers := func(n int) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(killSpec, n)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	tmpl, err := apply.DefaultTemplate("local")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var output strings.Builder
-	applyIn := func() {
-		t.Helper()
-		var out, errb strings.Builder
-		if code := Main([]string{"apply", "--repo", repo, "--yes"}, strings.NewReader(""), &out, &errb); code != 0 {
-			t.Fatalf("apply: exit %d\n%s\n%s", code, out.String(), errb.String())
-		}
-		output.WriteString(out.String() + errb.String())
+	fast := strings.Replace(tmpl, `docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`,
+		`docker swarm init --dispatcher-heartbeat 1s --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, 1)
+	if fast == tmpl {
+		t.Fatal("the default local template no longer has the expected init line")
 	}
-	// killAt runs apply as a process and SIGKILLs it when the first step
-	// with the given action starts.
-	killAt := func(action string) {
-		t.Helper()
-		cmd := exec.Command(bin, "apply", "--repo", repo, "--yes", "--format", "json")
-		cmd.Env = append(os.Environ(), localStateEnv+"="+os.Getenv(localStateEnv))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
+	var ind strings.Builder
+	for _, l := range strings.SplitAfter(strings.TrimRight(fast, "\n"), "\n") {
+		ind.WriteString("  " + l)
+	}
+	ind.WriteString("\n")
+	return &killLab{t: t, cloud: cloud, bin: bin, repo: t.TempDir(), tmpl: ind.String()}
+}
+
+func (k *killLab) setWorkers(n int) {
+	k.t.Helper()
+	spec := fmt.Sprintf(killSpec, n, k.tmpl)
+	if err := os.WriteFile(filepath.Join(k.repo, "cluster.yaml"), []byte(spec), 0o644); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// run runs the CLI in-process and records its output.
+func (k *killLab) run(args ...string) (int, string) {
+	var out, errb strings.Builder
+	code := Main(append(args, "--repo", k.repo), strings.NewReader(""), &out, &errb)
+	k.output.WriteString(out.String() + errb.String())
+	return code, out.String() + errb.String()
+}
+
+// converge runs apply, then plans: converged means a plan with no step
+// and no note. A plan with only notes is a wait the planner leaves to the
+// next pass (a terminated worker's node still Ready until its heartbeat
+// lapses): apply runs again, at most 5 passes in all. A plan with steps
+// right after a successful apply fails the test.
+func (k *killLab) converge(what string) {
+	k.t.Helper()
+	for pass := 1; ; pass++ {
+		if code, out := k.run("apply", "--yes"); code != 0 {
+			k.t.Fatalf("%s: apply: exit %d\n%s", what, code, out)
 		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		p := k.plan(what)
+		switch {
+		case len(p.Steps) > 0:
+			k.t.Fatalf("%s: the plan after a successful apply has %d steps: %v", what, len(p.Steps), actions(p))
+		case len(p.Notes) == 0:
+			if pass > 1 {
+				k.t.Logf("%s: converged in %d passes", what, pass)
+			}
+			return
+		case pass == 5:
+			k.t.Fatalf("%s: not converged after %d passes: %v", what, pass, p.Notes)
 		}
-		killed := false
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			output.WriteString(sc.Text() + "\n")
-			var ev applyEvent
-			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Type == "step_started" && string(ev.Action) == action {
+		k.t.Logf("%s: pass %d left notes: %v", what, pass, p.Notes)
+		time.Sleep(2 * time.Second) // the heartbeat is 1s: Down in ~3s
+	}
+}
+
+// plan is the plan as it stands.
+func (k *killLab) plan(what string) *plan.Plan {
+	k.t.Helper()
+	code, out := k.run("plan", "--format", "json")
+	if code != 0 {
+		k.t.Fatalf("%s: plan: exit %d\n%s", what, code, out)
+	}
+	p, err := plan.UnmarshalPlan([]byte(out))
+	if err != nil {
+		k.t.Fatalf("%s: plan --format json: %v\n%s", what, err, out)
+	}
+	return p
+}
+
+func actions(p *plan.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, string(s.Action))
+	}
+	return out
+}
+
+// killAt runs `swarmsync apply --format json` as a process and SIGKILLs it
+// when the at-th step_started event (0-based) arrives. It returns the
+// actions of the plan the process showed, in order, and the id of the step
+// it was killed at.
+func (k *killLab) killAt(at int) (actions []string, killed string) {
+	k.t.Helper()
+	cmd := exec.Command(k.bin, "apply", "--repo", k.repo, "--yes", "--format", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		k.t.Fatal(err)
+	}
+	started := 0
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		k.output.WriteString(sc.Text() + "\n")
+		var ev applyEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			k.t.Errorf("not a JSON event: %s", sc.Text())
+			continue
+		}
+		switch ev.Type {
+		case "plan":
+			for _, s := range ev.Plan.Steps {
+				actions = append(actions, string(s.Action))
+			}
+		case "step_started":
+			if started == at {
 				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
+					k.t.Fatal(err)
 				}
-				killed = true
-				break
+				killed = ev.Step
 			}
+			started++
 		}
-		_ = cmd.Wait()
-		output.WriteString(stderr.String())
-		if !killed {
-			t.Fatalf("the apply never started a %s step; stderr:\n%s", action, stderr.String())
+		if killed != "" {
+			break
 		}
 	}
-	check := func(wantWorkers int) {
-		t.Helper()
-		ctx := context.Background()
-		insts, err := cloud.Instances(ctx, "killlab")
-		if err != nil {
-			t.Fatal(err)
+	_ = cmd.Wait()
+	k.output.WriteString(stderr.String())
+	if killed == "" {
+		k.t.Fatalf("the apply ended before step %d started (plan %v); stderr:\n%s", at, actions, stderr.String())
+	}
+	return actions, killed
+}
+
+// check asserts the exact shape: one live manager and want live workers,
+// each with exactly one Ready node; no node without a live instance; no
+// instance launched beyond those expected (a duplicate launch, even one
+// later terminated, shows here); no machine left behind by a terminated
+// instance.
+func (k *killLab) check(what string, want int) {
+	k.t.Helper()
+	t := k.t
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	insts, err := k.cloud.Instances(ctx, "killlab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]providers.Instance{}
+	perGroup := map[string]int{}
+	for _, in := range insts {
+		if in.State.Live() {
+			live[in.ID] = in
+			perGroup[in.Group]++
+		} else if _, err := os.Stat("/var/run/netns/" + local.NetnsName(in.ID)); err == nil {
+			t.Errorf("%s: instance %s is %s but its machine (netns) is still there", what, in.ID, in.State)
 		}
-		eps, err := cloud.ManagerEndpoints(ctx, "killlab")
-		if err != nil {
-			t.Fatal(err)
-		}
-		leader, err := docker.FindLeader(ctx, eps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer leader.Close()
-		st, err := leader.Observe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		live := map[string]bool{}
-		workers := 0
-		for _, in := range insts {
-			if in.State.Live() {
-				live[in.ID] = true
-				if in.Group == "workers/general" {
-					workers++
-				}
-			}
-		}
-		if workers != wantWorkers {
-			t.Errorf("%d live workers, want %d", workers, wantWorkers)
-		}
-		if len(st.Nodes) != len(live) {
-			t.Errorf("%d nodes for %d live instances", len(st.Nodes), len(live))
+	}
+	if perGroup[schema.ManagersGroup] != 1 || perGroup["workers/general"] != want || len(live) != 1+want {
+		t.Errorf("%s: live instances per group %v, want 1 manager and %d workers", what, perGroup, want)
+	}
+	if len(insts) != k.launched {
+		t.Errorf("%s: %d instances were ever launched, want %d (a duplicate launch?)", what, len(insts), k.launched)
+	}
+	eps, err := k.cloud.ManagerEndpoints(ctx, "killlab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := docker.FindLeader(ctx, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	// A node that has just joined may take a moment to report Ready.
+	var st providers.SwarmState
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer pcancel()
+	_ = lab.Poll(pctx, func() (bool, error) {
+		if st, err = leader.Observe(ctx); err != nil {
+			return false, err
 		}
 		for _, n := range st.Nodes {
-			if !live[n.InstanceID()] || n.State != providers.NodeReady {
-				t.Errorf("node %s (instance %q) is %s / orphaned", n.ID, n.InstanceID(), n.State)
+			if n.State != providers.NodeReady {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]int{}
+	for _, n := range st.Nodes {
+		id := n.InstanceID()
+		nodes[id]++
+		if _, ok := live[id]; !ok {
+			t.Errorf("%s: node %s (%s) is orphaned: instance %q is not live", what, n.ID, n.State, id)
+		}
+		if n.State != providers.NodeReady {
+			t.Errorf("%s: node %s of %s is %s", what, n.ID, id, n.State)
+		}
+	}
+	for id := range live {
+		if nodes[id] != 1 {
+			t.Errorf("%s: live instance %s has %d nodes, want 1", what, id, nodes[id])
+		}
+	}
+	tok, err := leader.JoinTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.tokens = append(k.tokens, tok.Worker, tok.Manager)
+	k.workerToken = tok.Worker
+}
+
+// TestApplyKilledAtEveryStep SIGKILLs a real `swarmsync apply` process at
+// every step index of a scale-up (workers 1 → 2) and of a scale-down
+// (2 → 1) in turn, runs apply again each time, and checks that the cluster
+// converges to the exact shape with no duplicate and no orphaned instance
+// or node, and that no join token appears in any output.
+func TestApplyKilledAtEveryStep(t *testing.T) {
+	k := newKillLab(t)
+	k.setWorkers(1)
+	k.launched = 2
+	k.converge("bootstrap")
+	k.check("bootstrap", 1)
+
+	// The plans' lengths are learnt from the first killed runs; every
+	// later run must show a plan of the same actions.
+	var upPlan, downPlan []string
+	for i := 0; i == 0 || i < max(len(upPlan), len(downPlan)); i++ {
+		for _, phase := range []struct {
+			name    string
+			workers int
+			plan    *[]string
+		}{
+			{"scale-up", 2, &upPlan},
+			{"scale-down", 1, &downPlan},
+		} {
+			k.setWorkers(phase.workers)
+			before := k.workerToken
+			if phase.workers == 2 {
+				k.launched++
+			}
+			what := fmt.Sprintf("%s, step %d", phase.name, i)
+			if i == 0 || i < len(*phase.plan) {
+				steps, killed := k.killAt(i)
+				if *phase.plan != nil && strings.Join(steps, " ") != strings.Join(*phase.plan, " ") {
+					t.Fatalf("%s: the plan changed between runs: %v, before %v", what, steps, *phase.plan)
+				}
+				*phase.plan = steps
+				what += " (" + killed + ")"
+				t.Logf("%s: killed; the next plan: %v", what, actions(k.plan(what)))
+			}
+			k.converge(what)
+			k.check(what, phase.workers)
+			// joinTokens.rotateAfterJoin (the default): the token the new
+			// worker joined with no longer works.
+			if phase.workers == 2 && k.workerToken == before {
+				t.Errorf("%s: the worker join token used by the new worker was not rotated", what)
 			}
 		}
 	}
+	t.Logf("killed at each of the %d steps of the scale-up %v and the %d of the scale-down %v",
+		len(upPlan), upPlan, len(downPlan), downPlan)
+	if len(upPlan) < 2 || len(downPlan) < 2 {
+		t.Errorf("plans of %d and %d steps: the scenario no longer scales", len(upPlan), len(downPlan))
+	}
 
-	setWorkers(1)
-	applyIn()
-	setWorkers(3)
-	killAt("await-join") // after the launch: the instances exist, not joined yet
-	applyIn()
-	check(3)
-	setWorkers(1)
-	killAt("terminate") // after the first drain: a drained node, instance alive
-	applyIn()
-	check(1)
-	if strings.Contains(output.String(), "SWMTKN-") {
+	out := k.output.String()
+	if strings.Contains(out, "SWMTKN-") {
 		t.Error("a join token appears in the output")
+	}
+	for _, tok := range k.tokens {
+		if tok != "" && strings.Contains(out, tok) {
+			t.Error("a join token of the cluster appears in the output")
+		}
 	}
 }

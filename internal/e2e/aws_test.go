@@ -36,10 +36,9 @@ func TestAWSScaleManagers(t *testing.T) {
 
 func TestAWSCrashSafety(t *testing.T) {
 	w := NewAWSWorld(t, "awscrash", 24)
-	// The same interruption points as the local suite: during the
-	// await-join of a scale-up's launch, and as a scale-down's first
-	// terminate starts.
-	CrashSafety(t, w, 1, 2)
+	// As the local suite: every step index of a scale-up and a scale-down.
+	up, down := CrashSafety(t, w)
+	t.Logf("interrupted %d scale-up and %d scale-down steps", up, down)
 }
 
 // throttleFraction fails the first request of every action and about

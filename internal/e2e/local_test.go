@@ -39,8 +39,8 @@ func TestLocalScaleManagers(t *testing.T) {
 
 func TestLocalCrashSafety(t *testing.T) {
 	w := NewLocalWorld(t, "crash", 15)
-	// Scale-up 1 → 3 workers: interrupt at step 1 (the await-join after the
-	// launch). Scale-down 3 → 1: interrupt at step 2 (after drain and
-	// await-drained of the first victim, as its terminate starts).
-	CrashSafety(t, w, 1, 2)
+	// Scale-up 1 → 3 workers and scale-down 3 → 1, interrupted at every
+	// step index in turn.
+	up, down := CrashSafety(t, w)
+	t.Logf("interrupted %d scale-up and %d scale-down steps", up, down)
 }

@@ -323,16 +323,23 @@ func ScaleManagers(t testing.TB, w *World) (perReplacement time.Duration) {
 	return took / 3
 }
 
-// CrashSafety interrupts a scale-up and a scale-down at the given step
-// index, then runs again: the cluster converges with no duplicate and no
-// orphaned instance or node.
-func CrashSafety(t testing.TB, w *World, upAt, downAt int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+// CrashSafety interrupts a scale-up (1 → 3 workers) and a scale-down
+// (3 → 1) at every step index in turn: for index i it cancels the
+// scale-up's apply as its i-th step starts, converges, checks the exact
+// shape, then does the same to the scale-down. No duplicate instance (every
+// instance ever launched is counted, terminated ones included), no orphaned
+// instance or node, no join token in the output. It returns the number of
+// steps of the two plans.
+func CrashSafety(t testing.TB, w *World) (upSteps, downSteps int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rec := &Recorder{}
 	MustConverge(ctx, t, w, withCounts(w.Spec, 3, 1), rec)
+	launched := 4
 
-	interrupt := func(spec schema.Cluster, at int) {
+	// interrupt cancels the apply towards spec as its at-th step starts
+	// (in start order) and returns the plan's actions.
+	interrupt := func(spec schema.Cluster, at int) []string {
 		t.Helper()
 		actx, acancel := context.WithCancel(ctx)
 		defer acancel()
@@ -345,18 +352,124 @@ func CrashSafety(t testing.TB, w *World, upAt, downAt int) {
 			}
 			n++
 		}
-		_, res, err := Converge(actx, t, w, spec, rec)
+		p, res, err := Converge(actx, t, w, spec, rec)
 		rec.OnStart = nil
-		if err == nil {
-			t.Fatalf("the interrupted apply succeeded (interrupt at step %d of %d)", at, n)
+		if p == nil {
+			t.Fatalf("interrupt at step %d: no plan: %v", at, err)
 		}
-		t.Logf("interrupted at %s: done %v, failed %v", stoppedAt, res.IDs("done"), res.IDs("failed"))
-		MustConverge(ctx, t, w, spec, rec)
-		CheckShape(ctx, t, w, spec)
+		if stoppedAt == "" {
+			t.Fatalf("the apply ended before its step %d started (plan %v)", at, stepIDs(p))
+		}
+		if err == nil {
+			t.Fatalf("the interrupted apply succeeded (interrupted at step %d, %s)", at, stoppedAt)
+		}
+		t.Logf("interrupted at step %d, %s: done %v, failed %v", at, stoppedAt, res.IDs("done"), res.IDs("failed"))
+		var actions []string
+		for _, s := range p.Steps {
+			actions = append(actions, string(s.Action))
+		}
+		return actions
 	}
-	interrupt(withCounts(w.Spec, 3, 3), upAt)
-	interrupt(withCounts(w.Spec, 3, 1), downAt)
+	checkLaunched := func(what string) {
+		t.Helper()
+		insts, err := w.Cloud.Instances(ctx, w.Spec.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(insts) != launched {
+			t.Errorf("%s: %d instances were ever launched, want %d (a duplicate launch?)", what, len(insts), launched)
+		}
+	}
+
+	// The plans' lengths are learnt from the first interrupted runs; every
+	// later run must show a plan of the same actions.
+	var upPlan, downPlan []string
+	for i := 0; i == 0 || i < max(len(upPlan), len(downPlan)); i++ {
+		for _, ph := range []struct {
+			name    string
+			workers int
+			plan    *[]string
+		}{
+			{"scale-up", 3, &upPlan},
+			{"scale-down", 1, &downPlan},
+		} {
+			spec := withCounts(w.Spec, 3, ph.workers)
+			before := workerToken(ctx, t, w)
+			if ph.workers == 3 {
+				launched += 2
+			}
+			if i == 0 || i < len(*ph.plan) {
+				actions := interrupt(spec, i)
+				if *ph.plan != nil && fmt.Sprint(actions) != fmt.Sprint(*ph.plan) {
+					t.Fatalf("%s, step %d: the plan changed between runs: %v, before %v", ph.name, i, actions, *ph.plan)
+				}
+				*ph.plan = actions
+			}
+			what := fmt.Sprintf("%s, step %d", ph.name, i)
+			if i >= len(*ph.plan) {
+				what = ph.name + " (not interrupted)"
+			}
+			convergeAfterCrash(ctx, t, w, spec, rec, what)
+			CheckShape(ctx, t, w, spec)
+			checkLaunched(what)
+			// joinTokens.rotateAfterJoin: the token the new workers joined
+			// with no longer works.
+			if ph.workers == 3 && workerToken(ctx, t, w) == before {
+				t.Errorf("%s: the worker join token used by the new workers was not rotated", what)
+			}
+		}
+	}
+	t.Logf("interrupted at each of the %d steps of the scale-up %v and the %d of the scale-down %v",
+		len(upPlan), upPlan, len(downPlan), downPlan)
 	assertNoTokenIn(ctx, t, w, rec.Text())
+	return len(upPlan), len(downPlan)
+}
+
+// convergeAfterCrash runs passes until one plans nothing and notes
+// nothing (at most 5). A pass may end with only notes: a node whose
+// instance an interrupted apply terminated stays Ready until its heartbeat
+// lapses, and the planner removes it on a later pass. A pass that plans
+// steps after a pass without notes fails: apply left its work undone.
+func convergeAfterCrash(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, rec *Recorder, what string) {
+	t.Helper()
+	notes := true
+	for pass := 1; ; pass++ {
+		p, _, err := Converge(ctx, t, w, spec, rec)
+		if err != nil {
+			t.Fatalf("%s: pass %d: %v\nprogress:\n%s", what, pass, err, tail(rec.Text(), 40))
+		}
+		switch {
+		case len(p.Steps) > 0 && !notes:
+			t.Fatalf("%s: pass %d planned %d steps after a pass that completed: %v", what, pass, len(p.Steps), stepIDs(p))
+		case len(p.Steps) == 0 && len(p.Notes) == 0:
+			t.Logf("%s: converged: %d pass(es), then one that planned nothing", what, pass-1)
+			return
+		case pass == 5:
+			t.Fatalf("%s: not converged after %d passes: %v", what, pass, p.Notes)
+		}
+		notes = len(p.Notes) > 0
+		if notes {
+			t.Logf("%s: pass %d (%d steps) left notes: %v", what, pass, len(p.Steps), p.Notes)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second): // the heartbeat is 1s: Down in ~3s
+			}
+		}
+	}
+}
+
+// workerToken is the swarm's current worker join token.
+func workerToken(ctx context.Context, t testing.TB, w *World) string {
+	t.Helper()
+	sw, err := w.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := sw.JoinTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Worker
 }
 
 // assertNoTokenIn fails when a join token (current, or shaped like one)
