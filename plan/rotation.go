@@ -46,10 +46,10 @@ import (
 // It is due when the latest activation of the cron at or before now is
 // after the recorded rotation. Without a valid record the swarm's creation
 // time stands in (its tokens are no older), so a swarm created after the
-// last activation is not due yet; with neither, any activation at or
-// before now makes it due. "@every d" is anchored at the Unix
-// epoch, as disruption windows are (see windowAt): its activations are the
-// multiples of d since 1970-01-01T00:00:00Z.
+// last activation is not due yet; with neither, any activation at or before
+// now makes it due. "@every d" is anchored at the Unix epoch, as disruption
+// windows are (see windowAt): its activations are the multiples of d since
+// 1970-01-01T00:00:00Z.
 func rotationDue(expr string, swarm providers.SwarmState, now time.Time) (time.Time, bool, error) {
 	if expr == "" || !swarm.Active {
 		return time.Time{}, false, nil

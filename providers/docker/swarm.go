@@ -127,10 +127,10 @@ func (s *Swarm) Client() *client.Client { return s.cli }
 
 // Observe lists every node, leadership, the swarm's spec labels and its
 // creation time in three API calls (Info, SwarmInspect, NodeList), whatever
-// the number of nodes. On an engine outside any swarm it returns Active=false and no
-// error. On a worker it returns Active and SelfID with ErrNotManager
-// (workers cannot list nodes). The join tokens SwarmInspect also returns
-// are dropped at once.
+// the number of nodes. On an engine outside any swarm it returns
+// Active=false and no error. On a worker it returns Active and SelfID with
+// ErrNotManager (workers cannot list nodes). The join tokens SwarmInspect
+// also returns are dropped at once.
 func (s *Swarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	info, err := s.cli.Info(ctx)
 	if err != nil {
