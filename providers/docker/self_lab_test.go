@@ -11,11 +11,14 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmsync/swarmsync/internal/lab"
+	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/schema"
 )
 
-// TestRotateRecordAndDemoteSelf runs on a real swarm of three managers:
+// TestRotateRecordAndDemoteSelf runs on a real swarm of three managers: a
+// scheduled rotation goes plan → record → plan through real observations;
 // a recorded rotation writes the swarm label in the same update (the old
 // worker token stops working, the label carries no token), and the leader's
 // endpoint demoting its own node succeeds although the engine's control
@@ -30,9 +33,53 @@ func TestRotateRecordAndDemoteSelf(t *testing.T) {
 	leader := must(docker.New(found.Host(), docker.WithTicker(docker.EveryInterval(5*time.Millisecond)), docker.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)))))(t)
 	t.Cleanup(func() { leader.Close() })
 
+	// The scheduled rotation's round trip: the planner reads the swarm's
+	// creation and label from a real observation, apply's record lands on
+	// the swarm, and the next plan sees it.
+	var planned time.Time
+	t.Run("a scheduled rotation is planned, recorded and not planned again", func(t *testing.T) {
+		spec := schema.Cluster{Name: l.Cluster, Provider: schema.Provider{Local: &schema.LocalProvider{Subnet: l.Subnet}},
+			Managers: schema.Managers{Count: 3, Availability: "active"},
+			Update:   schema.Update{Parallelism: 1, MaxSurge: 1, JoinTimeout: schema.Duration{Duration: 10 * time.Minute}},
+			Schedule: schema.Schedule{RotateJoinTokens: "@daily"}, Safety: schema.Safety{MaxRemovalsPerApply: 5}}
+		rotation := func(takenAt time.Time) (plan.Step, bool) {
+			t.Helper()
+			o := plan.Observed{Cluster: l.Cluster, TakenAt: takenAt, Instances: must(l.Cloud.Instances(ctx, l.Cluster))(t), Swarm: must(leader.Observe(ctx))(t)}
+			p := must(plan.Compute(spec, o, plan.Source{}))(t)
+			for _, s := range p.Steps {
+				if s.Action == plan.ActionRotateJoinToken {
+					return s, true
+				}
+			}
+			return plan.Step{}, false
+		}
+		created := must(leader.Observe(ctx))(t).CreatedAt
+		if created.IsZero() {
+			t.Fatal("the observation has no swarm creation time")
+		}
+		if s, ok := rotation(created.Add(time.Minute)); ok && created.Truncate(24*time.Hour).Add(24*time.Hour).After(created.Add(time.Minute)) {
+			t.Fatalf("a rotation is planned a minute after the swarm was created: %s", s.Reason)
+		}
+		takenAt := created.Truncate(24 * time.Hour).Add(48*time.Hour + 5*time.Minute)
+		s, ok := rotation(takenAt)
+		if !ok || !s.RotateWorker || !s.RotateManager || !strings.Contains(s.Reason, "schedule.rotateJoinTokens") {
+			t.Fatalf("two days after its creation: rotation planned %v (%+v), want both tokens on schedule", ok, s)
+		}
+		if err := leader.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: s.RotateWorker, Manager: s.RotateManager, RecordAt: s.RecordRotatedAt}); err != nil {
+			t.Fatal(err)
+		}
+		planned = s.RecordRotatedAt
+		if s, ok := rotation(takenAt.Add(time.Hour)); ok {
+			t.Fatalf("planned again after the record: %s", s.Reason)
+		}
+		if s, ok := rotation(takenAt.Add(24 * time.Hour)); !ok || !strings.Contains(s.Reason, "the last recorded rotation is "+providers.FormatRotated(planned)) {
+			t.Fatalf("a day later: rotation planned %v (%q), want one naming the record", ok, s.Reason)
+		}
+	})
+
 	t.Run("rotation records the swarm label and retires the old token", func(t *testing.T) {
 		before := must(leader.JoinTokens(ctx))(t)
-		at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+		at := planned.Add(24 * time.Hour)
 		if err := leader.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: true, Manager: true, RecordAt: at}); err != nil {
 			t.Fatal(err)
 		}
