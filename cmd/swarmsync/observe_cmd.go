@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 )
 
@@ -42,11 +40,7 @@ func runObserve(cmd *cobra.Command, a *app, o *observeOptions) error {
 	if err != nil {
 		return err
 	}
-	cloud, sw, err := connect(ctx, a, c)
-	if err != nil {
-		return err
-	}
-	obs, err := observe.Take(ctx, cloud, sw, c.Name, time.Now())
+	obs, err := observation(ctx, a, c, "")
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 )
 
@@ -61,26 +59,9 @@ func runPlan(cmd *cobra.Command, a *app, o *planOptions) error {
 	if err != nil {
 		return err
 	}
-	var obs plan.Observed
-	if o.observed != "" {
-		b, err := os.ReadFile(o.observed)
-		if err != nil {
-			return fmt.Errorf("failed to read observation: %w", err)
-		}
-		if obs, err = plan.UnmarshalObserved(b); err != nil {
-			return fmt.Errorf("%s: %w", o.observed, err)
-		}
-		if obs.Cluster != c.Name {
-			return fmt.Errorf("%s is an observation of cluster %q, not %q: pass --cluster %s or another --observed file", o.observed, obs.Cluster, c.Name, obs.Cluster)
-		}
-	} else {
-		cloud, sw, err := connect(ctx, a, c)
-		if err != nil {
-			return err
-		}
-		if obs, err = observe.Take(ctx, cloud, sw, c.Name, time.Now()); err != nil {
-			return err
-		}
+	obs, err := observation(ctx, a, c, o.observed)
+	if err != nil {
+		return err
 	}
 	p, err := plan.Compute(c, obs, src)
 	if err != nil {

@@ -8,14 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swarmsync/swarmsync/apply"
-	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 )
 
@@ -87,19 +85,9 @@ func runStatus(ctx context.Context, a *app, o *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	var obs plan.Observed
-	if o.observed != "" {
-		if obs, err = readObserved(o.observed, c.Name); err != nil {
-			return err
-		}
-	} else {
-		cloud, sw, err := connect(ctx, a, c)
-		if err != nil {
-			return err
-		}
-		if obs, err = observe.Take(ctx, cloud, sw, c.Name, time.Now()); err != nil {
-			return err
-		}
+	obs, err := observation(ctx, a, c, o.observed)
+	if err != nil {
+		return err
 	}
 	r := &statusReport{
 		FormatVersion: plan.FormatVersion,
@@ -133,22 +121,6 @@ func runStatus(ctx context.Context, a *app, o *statusOptions) error {
 		return exitCodeError{exitChanges}
 	}
 	return nil
-}
-
-// readObserved reads a saved observation and checks it is of cluster.
-func readObserved(path, cluster string) (plan.Observed, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return plan.Observed{}, fmt.Errorf("failed to read observation: %w", err)
-	}
-	obs, err := plan.UnmarshalObserved(b)
-	if err != nil {
-		return plan.Observed{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if obs.Cluster != cluster {
-		return plan.Observed{}, fmt.Errorf("%s is an observation of cluster %q, not %q: pass --cluster %s or another --observed file", path, obs.Cluster, cluster, obs.Cluster)
-	}
-	return obs, nil
 }
 
 // driftOf summarises a plan: launches count machines, the other actions
