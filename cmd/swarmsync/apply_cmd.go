@@ -52,7 +52,9 @@ when it is not. An interrupted or failed apply is finished by running
 plan/apply again. --auto runs the reconcile loop on schedule.reconcile; run it
 on every manager, only the leader acts (--listen serves /healthz and /status).
 
-Progress: one line per step start and finish. With --format json, one JSON
+Progress: one line per step start and finish; on a terminal, the steps
+running now are shown below with their elapsed time, redrawn every second.
+With --format json, one JSON
 event per line: {"type":"plan",...}, {"type":"step_started","step",...},
 {"type":"step_finished","step","status","elapsed_ms","error",...} and a
 final {"type":"summary","done","failed","skipped","not_run"}. Join tokens
@@ -137,7 +139,7 @@ func newSession(ctx context.Context, a *app, c schema.Cluster, now time.Time) (*
 
 // runApply: plan, show, confirm, apply.
 func runApply(ctx context.Context, a *app, o *applyOptions) error {
-	v, err := newApplyView(a.stdout, o.format)
+	v, err := applyViewFor(a.stdout, o.format)
 	if err != nil {
 		return err
 	}
@@ -179,7 +181,7 @@ func runApply(ctx context.Context, a *app, o *applyOptions) error {
 
 // runApplyPlanFile executes a saved plan after checking it is not stale.
 func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string) error {
-	v, err := newApplyView(a.stdout, o.format)
+	v, err := applyViewFor(a.stdout, o.format)
 	if err != nil {
 		return err
 	}
@@ -209,6 +211,7 @@ func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string)
 
 // execute runs the plan with progress to the view.
 func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
+	defer v.close()
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),

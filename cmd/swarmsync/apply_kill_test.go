@@ -102,31 +102,40 @@ func (k *killLab) run(args ...string) (int, string) {
 }
 
 // converge runs apply, then plans: converged means a plan with no step
-// and no note. A plan with only notes is a wait the planner leaves to the
-// next pass (a terminated worker's node still Ready until its heartbeat
-// lapses): apply runs again, at most 5 passes in all. A plan with steps
-// right after a successful apply fails the test.
+// and no note. A plan with notes only is a wait the planner leaves to a
+// later pass (a terminated worker's node still Ready until its heartbeat
+// lapses): the test polls the plan until the notes are gone (at most 20s)
+// and applies once more. Steps planned right after a successful apply fail.
 func (k *killLab) converge(what string) {
 	k.t.Helper()
-	for pass := 1; ; pass++ {
+	apply := func() {
+		k.t.Helper()
 		if code, out := k.run("apply", "--yes"); code != 0 {
 			k.t.Fatalf("%s: apply: exit %d\n%s", what, code, out)
 		}
-		p := k.plan(what)
-		switch {
-		case len(p.Steps) > 0:
-			k.t.Fatalf("%s: the plan after a successful apply has %d steps: %v", what, len(p.Steps), actions(p))
-		case len(p.Notes) == 0:
-			if pass > 1 {
-				k.t.Logf("%s: converged in %d passes", what, pass)
-			}
-			return
-		case pass == 5:
-			k.t.Fatalf("%s: not converged after %d passes: %v", what, pass, p.Notes)
-		}
-		k.t.Logf("%s: pass %d left notes: %v", what, pass, p.Notes)
-		time.Sleep(2 * time.Second) // the heartbeat is 1s: Down in ~3s
 	}
+	apply()
+	p := k.plan(what)
+	if len(p.Steps) > 0 {
+		k.t.Fatalf("%s: the plan after a successful apply has %d steps: %v", what, len(p.Steps), actions(p))
+	}
+	if len(p.Notes) == 0 {
+		return
+	}
+	k.t.Logf("%s: the apply left notes: %v", what, p.Notes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := lab.Poll(ctx, func() (bool, error) {
+		p = k.plan(what)
+		return len(p.Notes) == 0, nil
+	}); err != nil {
+		k.t.Fatalf("%s: the notes did not clear: %v: %v", what, p.Notes, err)
+	}
+	apply()
+	if p = k.plan(what); len(p.Steps) > 0 || len(p.Notes) > 0 {
+		k.t.Fatalf("%s: not converged after a second apply: steps %v, notes %v", what, actions(p), p.Notes)
+	}
+	k.t.Logf("%s: converged on the second apply", what)
 }
 
 // plan is the plan as it stands.

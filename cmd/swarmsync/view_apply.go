@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/plan"
@@ -18,11 +22,17 @@ import (
 
 // applyView prints apply's progress: one line per step start and finish
 // (text), or one JSON event per line (json). It is the apply.Hook.
+//
+// Text on a terminal is live: below those lines, the steps running now are
+// redrawn in place with their elapsed time, on every tick of an injected
+// ticker (once a second). Each output is one Write: the region erased, the
+// new lines, the region drawn again.
 type applyView struct {
 	mu   sync.Mutex
 	w    io.Writer
 	json bool
 	enc  *json.Encoder
+	live *liveRegion // nil unless text on a terminal
 }
 
 var _ apply.Hook = (*applyView)(nil)
@@ -35,6 +45,160 @@ func newApplyView(w io.Writer, format string) (*applyView, error) {
 		return &applyView{w: w, json: true, enc: json.NewEncoder(w)}, nil
 	}
 	return nil, fmt.Errorf("unknown --format %q: use text or json", format)
+}
+
+// applyViewFor is newApplyView, live when the format is text and w is a
+// terminal (redrawn once a second).
+func applyViewFor(w io.Writer, format string) (*applyView, error) {
+	v, err := newApplyView(w, format)
+	if err != nil || v.json {
+		return v, err
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		v.live = newLiveRegion(func() int { return terminalWidth(f) }, everySecond)
+	}
+	return v, nil
+}
+
+// everySecond is the live view's ticker.
+func everySecond() (<-chan time.Time, func()) {
+	tk := time.NewTicker(time.Second)
+	return tk.C, tk.Stop
+}
+
+// terminalWidth is f's width in columns (80 when unknown).
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 80
+	}
+	return int(ws.Col)
+}
+
+// liveRegion is the bottom of a live view: one line per running step. Its
+// fields are guarded by the view's mutex.
+type liveRegion struct {
+	width  func() int
+	ticker func() (<-chan time.Time, func())
+	// running are the steps running now, in start order.
+	running []runningStep
+	// now is the latest time seen (ticks and step starts): elapsed times
+	// are measured to it, so the view reads no clock.
+	now time.Time
+	// drawn is how many lines of the region are on the screen.
+	drawn int
+	// stop ends the ticking goroutine; done is closed when it has ended.
+	stop, done chan struct{}
+}
+
+type runningStep struct {
+	id   string
+	line string // "<id>: <action> <group> <target>"
+	at   time.Time
+}
+
+func newLiveRegion(width func() int, ticker func() (<-chan time.Time, func())) *liveRegion {
+	return &liveRegion{width: width, ticker: ticker}
+}
+
+// erase moves the cursor to the region's first line and clears from there
+// to the end of the screen.
+func (l *liveRegion) erase(b *strings.Builder) {
+	if l.drawn > 0 {
+		fmt.Fprintf(b, "\r\x1b[%dA\x1b[J", l.drawn)
+		l.drawn = 0
+	}
+}
+
+// draw writes the region: each running step with its elapsed time, cut to
+// the terminal's width so that no line wraps.
+func (l *liveRegion) draw(b *strings.Builder) {
+	width := l.width()
+	for _, r := range l.running {
+		el := max(l.now.Sub(r.at), 0).Truncate(time.Second)
+		line := []rune(fmt.Sprintf("  [%5s] %s", el, r.line))
+		if width > 1 && len(line) > width-1 {
+			line = append(line[:width-2], '~')
+		}
+		b.WriteString(string(line) + "\n")
+	}
+	l.drawn = len(l.running)
+}
+
+// write writes, under the lock, the region erased, what text adds, and the
+// region drawn again, in one Write.
+func (v *applyView) write(text func(b *strings.Builder)) error {
+	var b strings.Builder
+	if v.live != nil {
+		v.live.erase(&b)
+	}
+	text(&b)
+	if v.live != nil {
+		v.live.draw(&b)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	_, err := io.WriteString(v.w, b.String())
+	return err
+}
+
+// startTicking starts the goroutine that redraws the region on every tick,
+// once. Called with the lock held.
+func (v *applyView) startTicking() {
+	l := v.live
+	if l.stop != nil {
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	l.stop, l.done = stop, done
+	ticks, stopTicker := l.ticker()
+	go func() {
+		defer close(done)
+		defer stopTicker()
+		for {
+			select {
+			case <-stop:
+				return
+			case t := <-ticks:
+				v.tick(t)
+			}
+		}
+	}()
+}
+
+// tick redraws the region with the elapsed times at t.
+func (v *applyView) tick(t time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if t.After(v.live.now) {
+		v.live.now = t
+	}
+	if len(v.live.running) == 0 {
+		return
+	}
+	_ = v.write(func(*strings.Builder) {})
+}
+
+// close stops the ticking and erases the region. Safe to call more than
+// once, and on a view that is not live.
+func (v *applyView) close() {
+	if v.live == nil {
+		return
+	}
+	v.mu.Lock()
+	l := v.live
+	stop, done := l.stop, l.done
+	l.stop = nil
+	v.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done // the goroutine may be waiting for the lock: not held here
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l.running = nil
+	_ = v.write(func(*strings.Builder) {})
 }
 
 // applyEvent is one line of `apply --format json`.
@@ -66,8 +230,7 @@ func (v *applyView) emit(e applyEvent) error {
 func (v *applyView) printf(format string, args ...any) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	_, err := fmt.Fprintf(v.w, format, args...)
-	return err
+	return v.write(func(b *strings.Builder) { fmt.Fprintf(b, format, args...) })
 }
 
 func target(s plan.Step) string {
@@ -106,7 +269,19 @@ func (v *applyView) StepStarted(s plan.Step, at time.Time) {
 		_ = v.emit(applyEvent{Type: "step_started", Time: &at, Step: s.ID, Action: s.Action, Group: s.Group, Target: target(s), Reason: s.Reason})
 		return
 	}
-	_ = v.printf("%s: %s %s%s...\n", s.ID, s.Action, s.Group, suffix(target(s)))
+	line := fmt.Sprintf("%s: %s %s%s", s.ID, s.Action, s.Group, suffix(target(s)))
+	if v.live != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if at.After(v.live.now) {
+			v.live.now = at
+		}
+		v.live.running = append(v.live.running, runningStep{id: s.ID, line: line, at: at})
+		v.startTicking()
+		_ = v.write(func(b *strings.Builder) { b.WriteString(line + "...\n") })
+		return
+	}
+	_ = v.printf("%s...\n", line)
 }
 
 // StepFinished prints how a step ended.
@@ -115,6 +290,11 @@ func (v *applyView) StepFinished(s plan.Step, r apply.StepResult) {
 		_ = v.emit(applyEvent{Type: "step_finished", Step: s.ID, Action: s.Action, Status: string(r.Status),
 			ElapsedMS: r.Elapsed.Milliseconds(), Instances: r.Instances, Error: r.Error})
 		return
+	}
+	if v.live != nil {
+		v.mu.Lock()
+		v.live.running = slices.DeleteFunc(v.live.running, func(x runningStep) bool { return x.id == s.ID })
+		v.mu.Unlock()
 	}
 	switch r.Status {
 	case apply.StatusDone:
@@ -144,6 +324,7 @@ func (v *applyView) summary(r *apply.Result) error {
 	if v.json {
 		return v.emit(applyEvent{Type: "summary", Done: done, Failed: failed, Skipped: skipped, NotRun: left})
 	}
+	v.close()
 	msg := fmt.Sprintf("Apply: %d done, %d failed, %d skipped, %d not run.\n", len(done), len(failed), len(skipped), len(left))
 	if len(failed) == 0 && len(skipped) == 0 && len(left) == 0 {
 		msg = fmt.Sprintf("Apply complete: %d step(s) done.\n", len(done))

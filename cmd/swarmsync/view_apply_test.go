@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,5 +80,298 @@ func TestApplyViewProgress(t *testing.T) {
 	}
 	if _, err := newApplyView(&bytes.Buffer{}, "xml"); err == nil {
 		t.Error("format xml accepted")
+	}
+}
+
+// frames records every Write as one frame and signals it.
+type frames struct {
+	mu  sync.Mutex
+	all []string
+	got chan struct{}
+}
+
+func newFrames() *frames { return &frames{got: make(chan struct{}, 64)} }
+
+func (f *frames) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	f.all = append(f.all, string(p))
+	f.mu.Unlock()
+	f.got <- struct{}{}
+	return len(p), nil
+}
+
+// next waits for the next frame.
+func (f *frames) next(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame was written")
+	}
+}
+
+func (f *frames) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.all)
+}
+
+// screen is the little of a terminal the live view uses: printable text,
+// \r, \n (with the tty's usual \n → \r\n), ESC[nA (cursor up) and ESC[J
+// (erase to the end of the screen). Anything else fails the test.
+type screen struct {
+	t     *testing.T
+	lines [][]rune
+	row   int
+	col   int
+}
+
+func (s *screen) feed(out string) {
+	s.t.Helper()
+	rs := []rune(out)
+	for i := 0; i < len(rs); i++ {
+		switch c := rs[i]; {
+		case c == '\r':
+			s.col = 0
+		case c == '\n':
+			s.row++
+			s.col = 0
+		case c == '\x1b':
+			j := i + 1
+			if j >= len(rs) || rs[j] != '[' {
+				s.t.Fatalf("unexpected escape in %q", out)
+			}
+			j++
+			n := 0
+			for j < len(rs) && rs[j] >= '0' && rs[j] <= '9' {
+				n = n*10 + int(rs[j]-'0')
+				j++
+			}
+			if j >= len(rs) {
+				s.t.Fatalf("unterminated escape in %q", out)
+			}
+			switch rs[j] {
+			case 'A':
+				s.row = max(s.row-max(n, 1), 0)
+			case 'J':
+				if s.row < len(s.lines) {
+					s.lines[s.row] = s.lines[s.row][:min(s.col, len(s.lines[s.row]))]
+					s.lines = s.lines[:s.row+1]
+				}
+			default:
+				s.t.Fatalf("unexpected escape ESC[%d%c in %q", n, rs[j], out)
+			}
+			i = j
+		case c < ' ':
+			s.t.Fatalf("unexpected control %q in %q", c, out)
+		default:
+			for len(s.lines) <= s.row {
+				s.lines = append(s.lines, nil)
+			}
+			l := s.lines[s.row]
+			for len(l) <= s.col {
+				l = append(l, ' ')
+			}
+			l[s.col] = c
+			s.lines[s.row] = l
+			s.col++
+		}
+	}
+}
+
+// text is the screen's lines, without trailing empty ones.
+func (s *screen) text() []string {
+	var out []string
+	for _, l := range s.lines {
+		out = append(out, string(l))
+	}
+	for len(out) > 0 && out[len(out)-1] == "" {
+		out = out[:len(out)-1]
+	}
+	return out
+}
+
+// TestApplyViewLive feeds a live view (a fake terminal of 60 columns, a
+// manual ticker) two overlapping steps and ticks, and checks every frame
+// written and what the screen shows after each.
+func TestApplyViewLive(t *testing.T) {
+	launch := plan.Step{ID: "launch-workers-general-1", Action: plan.ActionLaunch, Group: "workers/general", Reason: "2 of 4"}
+	drain := plan.Step{ID: "drain-1", Action: plan.ActionDrain, Group: "workers/general", Instance: "l-1", Node: "n1"}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	out := newFrames()
+	ticks := make(chan time.Time)
+	tickerStarted, tickerStopped := 0, 0
+	v, err := newApplyView(out, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.live = newLiveRegion(func() int { return 60 }, func() (<-chan time.Time, func()) {
+		tickerStarted++
+		return ticks, func() { tickerStopped++ }
+	})
+	scr := &screen{t: t}
+	const (
+		up1 = "\r\x1b[1A\x1b[J"
+		up2 = "\r\x1b[2A\x1b[J"
+	)
+	steps := []struct {
+		name      string
+		do        func()
+		wantFrame string
+		wantScr   []string
+	}{
+		{
+			name:      "launch starts",
+			do:        func() { v.StepStarted(launch, t0) },
+			wantFrame: "launch-workers-general-1: launch workers/general...\n  [   0s] launch-workers-general-1: launch workers/general\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"  [   0s] launch-workers-general-1: launch workers/general",
+			},
+		},
+		{
+			name:      "a tick redraws the region in place",
+			do:        func() { ticks <- t0.Add(1500 * time.Millisecond) },
+			wantFrame: up1 + "  [   1s] launch-workers-general-1: launch workers/general\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"  [   1s] launch-workers-general-1: launch workers/general",
+			},
+		},
+		{
+			name:      "drain starts: its line scrolls above, the region grows",
+			do:        func() { v.StepStarted(drain, t0.Add(2*time.Second)) },
+			wantFrame: up1 + "drain-1: drain workers/general l-1/n1...\n  [   2s] launch-workers-general-1: launch workers/general\n  [   0s] drain-1: drain workers/general l-1/n1\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"drain-1: drain workers/general l-1/n1...",
+				"  [   2s] launch-workers-general-1: launch workers/general",
+				"  [   0s] drain-1: drain workers/general l-1/n1",
+			},
+		},
+		{
+			name:      "a tick after a minute",
+			do:        func() { ticks <- t0.Add(65 * time.Second) },
+			wantFrame: up2 + "  [ 1m5s] launch-workers-general-1: launch workers/general\n  [ 1m3s] drain-1: drain workers/general l-1/n1\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"drain-1: drain workers/general l-1/n1...",
+				"  [ 1m5s] launch-workers-general-1: launch workers/general",
+				"  [ 1m3s] drain-1: drain workers/general l-1/n1",
+			},
+		},
+		{
+			name: "launch finishes: its line scrolls above, the region shrinks",
+			do: func() {
+				v.StepFinished(launch, apply.StepResult{ID: launch.ID, Status: apply.StatusDone, Elapsed: 65200 * time.Millisecond, Instances: []string{"l-2", "l-3"}})
+			},
+			wantFrame: up2 + "launch-workers-general-1: done after 1m5.2s [l-2, l-3]\n  [ 1m3s] drain-1: drain workers/general l-1/n1\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"drain-1: drain workers/general l-1/n1...",
+				"launch-workers-general-1: done after 1m5.2s [l-2, l-3]",
+				"  [ 1m3s] drain-1: drain workers/general l-1/n1",
+			},
+		},
+		{
+			name: "drain fails: no region left",
+			do: func() {
+				v.StepFinished(drain, apply.StepResult{ID: drain.ID, Status: apply.StatusFailed, Elapsed: 63 * time.Second, Error: "failed to drain node n1: boom"})
+			},
+			wantFrame: up1 + "drain-1: failed after 1m3s: failed to drain node n1: boom\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"drain-1: drain workers/general l-1/n1...",
+				"launch-workers-general-1: done after 1m5.2s [l-2, l-3]",
+				"drain-1: failed after 1m3s: failed to drain node n1: boom",
+			},
+		},
+		{
+			name: "a tick with nothing running draws nothing; the summary closes",
+			do: func() {
+				ticks <- t0.Add(70 * time.Second)
+				_ = v.summary(&apply.Result{Steps: []apply.StepResult{{ID: launch.ID, Status: apply.StatusDone}, {ID: drain.ID, Status: apply.StatusFailed}}})
+			},
+			wantFrame: "Apply: 1 done, 1 failed, 0 skipped, 0 not run.\n",
+			wantScr: []string{
+				"launch-workers-general-1: launch workers/general...",
+				"drain-1: drain workers/general l-1/n1...",
+				"launch-workers-general-1: done after 1m5.2s [l-2, l-3]",
+				"drain-1: failed after 1m3s: failed to drain node n1: boom",
+				"Apply: 1 done, 1 failed, 0 skipped, 0 not run.",
+			},
+		},
+	}
+	for i, st := range steps {
+		st.do()
+		out.next(t)
+		got := out.list()
+		if len(got) != i+1 {
+			t.Fatalf("%s: %d frames written in all, want %d: %q", st.name, len(got), i+1, got)
+		}
+		if diff := cmp.Diff(st.wantFrame, got[i]); diff != "" {
+			t.Errorf("%s: frame (-want +got):\n%s", st.name, diff)
+		}
+		scr.feed(got[i])
+		if diff := cmp.Diff(st.wantScr, scr.text()); diff != "" {
+			t.Errorf("%s: screen (-want +got):\n%s", st.name, diff)
+		}
+	}
+	if tickerStarted != 1 || tickerStopped != 1 {
+		t.Errorf("ticker started %d and stopped %d times, want once each", tickerStarted, tickerStopped)
+	}
+	v.close() // again, as execute does: nothing more is written
+	if n := len(out.list()); n != len(steps) {
+		t.Errorf("%d frames after a second close, want %d", n, len(steps))
+	}
+}
+
+// TestApplyViewLiveNarrow: region lines are cut to the terminal's width
+// (one column spare, so the terminal never wraps them).
+func TestApplyViewLiveNarrow(t *testing.T) {
+	var buf bytes.Buffer
+	v, err := newApplyView(&buf, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks := make(chan time.Time)
+	v.live = newLiveRegion(func() int { return 30 }, func() (<-chan time.Time, func()) { return ticks, func() {} })
+	v.StepStarted(plan.Step{ID: "await-join-workers-general-1", Action: plan.ActionAwaitJoin, Group: "workers/general"}, time.Unix(0, 0))
+	v.close()
+	want := "await-join-workers-general-1: await-join workers/general...\n" +
+		"  [   0s] await-join-workers~\n" +
+		"\r\x1b[1A\x1b[J"
+	if diff := cmp.Diff(want, buf.String()); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyViewFor: the live view only on a terminal; a buffer or a
+// regular file gets today's plain lines.
+func TestApplyViewFor(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tc := range []struct {
+		name   string
+		w      io.Writer
+		format string
+	}{
+		{"buffer", &bytes.Buffer{}, "text"},
+		{"regular file", f, "text"},
+		{"json", f, "json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := applyViewFor(tc.w, tc.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.live != nil {
+				t.Error("live view on something that is not a terminal")
+			}
+		})
 	}
 }
