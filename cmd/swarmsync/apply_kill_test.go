@@ -68,6 +68,14 @@ func newKillLab(t *testing.T) *killLab {
 	if err := os.Symlink(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
+	return &killLab{t: t, cloud: cloud, bin: bin, repo: t.TempDir(), tmpl: fastUserData(t)}
+}
+
+// fastUserData is the default local user-data template with a 1s
+// dispatcher heartbeat (a terminated worker's node is Down in about 3s
+// instead of 15s), indented as a YAML block for a spec's userData.
+func fastUserData(t *testing.T) string {
+	t.Helper()
 	tmpl, err := apply.DefaultTemplate("local")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +90,7 @@ func newKillLab(t *testing.T) *killLab {
 		ind.WriteString("  " + l)
 	}
 	ind.WriteString("\n")
-	return &killLab{t: t, cloud: cloud, bin: bin, repo: t.TempDir(), tmpl: ind.String()}
+	return ind.String()
 }
 
 func (k *killLab) setWorkers(n int) {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/plan"
 )
 
@@ -374,4 +379,149 @@ func TestApplyViewFor(t *testing.T) {
 			}
 		})
 	}
+}
+
+const ptySpec = `name: ptylab
+provider:
+  local:
+    subnet: 10.247.18.0/24
+managers:
+  count: 1
+workers:
+  general:
+    count: %d
+update:
+  joinTimeout: 2m
+  drainTimeout: 1m
+userData: |
+%s`
+
+// escapes matches the ANSI sequences the live view writes.
+var escapes = regexp.MustCompile("\x1b\\[[0-9]*[AJ]")
+
+// TestApplyLiveViewOnTerminal runs a real `swarmsync apply` on a
+// pseudo-terminal of 70 columns (script(1)): after a bootstrap of one
+// manager and two workers on local machines, the scale-down of a worker,
+// whose remove-node waits seconds for the node to be Down. The live view is
+// on, every step is drawn in the running region within the width, the
+// region ticks, and once done the screen holds exactly the usual lines:
+// each step's start and finish, then the summary.
+func TestApplyLiveViewOnTerminal(t *testing.T) {
+	testenv.NeedCommands(t, "script", "stty")
+	localLab(t, "ptylab", "ssp")
+	bin := filepath.Join(t.TempDir(), "swarmsync")
+	if err := os.Symlink(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	setWorkers := func(n int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(ptySpec, n, fastUserData(t))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWorkers(2)
+	var bootOut, bootErr strings.Builder
+	if code := Main([]string{"apply", "--yes", "--repo", repo}, strings.NewReader(""), &bootOut, &bootErr); code != 0 {
+		t.Fatalf("bootstrap: exit %d\n%s\n%s", code, bootOut.String(), bootErr.String())
+	}
+	setWorkers(1)
+	var planOut, planErr strings.Builder
+	if code := Main([]string{"plan", "--repo", repo, "--format", "json"}, strings.NewReader(""), &planOut, &planErr); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, planErr.String())
+	}
+	p, err := plan.UnmarshalPlan([]byte(planOut.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "script", "-q", "-e", "-c",
+		"stty cols 70 rows 40 && exec "+bin+" apply --yes --repo "+repo, "/dev/null")
+	cmd.Stdin = strings.NewReader("")
+	raw, err := cmd.Output()
+	out := string(raw)
+	if err != nil {
+		t.Fatalf("apply on a terminal: %v\n%q", err, out)
+	}
+	if !strings.Contains(out, "\x1b[J") {
+		t.Fatalf("no live region was drawn on the terminal:\n%q", out)
+	}
+	if strings.Contains(out, "SWMTKN-") {
+		t.Error("a join token appears in the output")
+	}
+
+	// Every region line fits in 69 columns; every step was drawn there.
+	drawn := map[string]bool{}
+	ticked := 0
+	for _, l := range strings.Split(escapes.ReplaceAllString(out, ""), "\n") {
+		l = strings.TrimRight(strings.TrimLeft(l, "\r"), "\r")
+		if !strings.HasPrefix(l, "  [") {
+			continue
+		}
+		if n := len([]rune(l)); n > 69 {
+			t.Errorf("a region line of %d columns on a 70-column terminal: %q", n, l)
+		}
+		if !strings.HasPrefix(l, "  [   0s]") {
+			ticked++
+		}
+		if _, rest, ok := strings.Cut(l, "] "); ok {
+			id, _, _ := strings.Cut(rest, ":")
+			drawn[strings.TrimSuffix(id, "~")] = true
+		}
+	}
+	scr := &screen{t: t}
+	scr.feed(strings.ReplaceAll(out, "\t", "    "))
+	final := scr.text()
+	for _, s := range p.Steps {
+		found := false
+		for id := range drawn {
+			found = found || strings.HasPrefix(s.ID, id)
+		}
+		if !found {
+			t.Errorf("step %s was never drawn in the running region", s.ID)
+		}
+	}
+	// The usual lines, in order on the screen after the plan: each start
+	// line before its step's finish line, then the summary, and nothing of
+	// the region left.
+	var got []string
+	for i, l := range final {
+		if strings.HasPrefix(l, p.Steps[0].ID+": ") {
+			got = final[i:]
+			break
+		}
+	}
+	if len(got) != 2*len(p.Steps)+1 {
+		t.Fatalf("the screen ends with %d lines, want %d (a start and a finish line per step, the summary):\n%s",
+			len(got), 2*len(p.Steps)+1, strings.Join(final, "\n"))
+	}
+	for _, s := range p.Steps {
+		start := slices.Index(got, fmt.Sprintf("%s: %s %s%s...", s.ID, s.Action, s.Group, suffix(target(s))))
+		finish := slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, s.ID+": done after ") })
+		if start < 0 || finish < start {
+			t.Errorf("step %s: start line at %d, finish line at %d on the screen:\n%s", s.ID, start, finish, strings.Join(got, "\n"))
+		}
+	}
+	if want := fmt.Sprintf("Apply complete: %d step(s) done.", len(p.Steps)); got[len(got)-1] != want {
+		t.Errorf("last line %q, want %q", got[len(got)-1], want)
+	}
+	// A tick redraws the region alone: an erase directly followed by a
+	// region line. The scale-down takes seconds (the node must be Down
+	// before remove-node ends: about 3s with a 1s heartbeat), so ticks came
+	// while a step ran.
+	ticks := strings.Count(out, "\x1b[J  [")
+	if ticks == 0 {
+		t.Error("the running region was never redrawn by a tick")
+	}
+	t.Logf("%d redraws by a tick, %d region lines with 1s or more; the screen ends with:\n%s", ticks, ticked, strings.Join(got, "\n"))
+}
+
+func stepIDs(p *plan.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, s.ID)
+	}
+	return out
 }
