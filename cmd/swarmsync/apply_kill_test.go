@@ -307,7 +307,9 @@ func (k *killLab) check(what string, want int) {
 // every step index of a scale-up (workers 1 → 2) and of a scale-down
 // (2 → 1) in turn, runs apply again each time, and checks that the cluster
 // converges to the exact shape with no duplicate and no orphaned instance
-// or node, and that no join token appears in any output.
+// or node, that the worker join token a new worker joined with was rotated
+// (joinTokens.rotateAfterJoin), and that no join token appears in any
+// output.
 func TestApplyKilledAtEveryStep(t *testing.T) {
 	k := newKillLab(t)
 	k.setWorkers(1)

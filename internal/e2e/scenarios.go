@@ -329,8 +329,9 @@ func ScaleManagers(t testing.TB, w *World) (perReplacement time.Duration) {
 // scale-up's apply as its i-th step starts, converges, checks the exact
 // shape, then does the same to the scale-down. No duplicate instance (every
 // instance ever launched is counted, terminated ones included), no orphaned
-// instance or node, no join token in the output. It returns the number of
-// steps of the two plans.
+// instance or node, the worker join token the new workers joined with
+// rotated (joinTokens.rotateAfterJoin), no join token in the output. It
+// returns the number of steps of the two plans.
 func CrashSafety(t testing.TB, w *World) (upSteps, downSteps int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
