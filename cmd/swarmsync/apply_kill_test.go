@@ -28,7 +28,7 @@ import (
 const killSpec = `name: killlab
 provider:
   local:
-    subnet: 10.247.17.0/24
+    subnet: %s
 managers:
   count: 1
 workers:
@@ -52,6 +52,8 @@ type killLab struct {
 	output strings.Builder
 	// tokens are the join tokens seen at each check.
 	tokens []string
+	// subnet is the lab subnet leased for the spec.
+	subnet string
 	// workerToken is the worker join token at the last check.
 	workerToken string
 	// launched is how many instances the test expects to have been
@@ -61,14 +63,14 @@ type killLab struct {
 
 func newKillLab(t *testing.T) *killLab {
 	t.Helper()
-	cloud := localLab(t, "killlab", "ssk")
+	cloud, subnet := localLab(t, "killlab")
 	// The test binary runs as swarmsync when called by that name
 	// (testscript.Main in TestMain).
 	bin := filepath.Join(t.TempDir(), "swarmsync")
 	if err := os.Symlink(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
-	return &killLab{t: t, cloud: cloud, bin: bin, repo: t.TempDir(), tmpl: fastUserData(t)}
+	return &killLab{t: t, cloud: cloud, subnet: subnet, bin: bin, repo: t.TempDir(), tmpl: fastUserData(t)}
 }
 
 // fastUserData is the default local user-data template with a 1s
@@ -95,7 +97,7 @@ func fastUserData(t *testing.T) string {
 
 func (k *killLab) setWorkers(n int) {
 	k.t.Helper()
-	spec := fmt.Sprintf(killSpec, n, k.tmpl)
+	spec := fmt.Sprintf(killSpec, k.subnet, n, k.tmpl)
 	if err := os.WriteFile(filepath.Join(k.repo, "cluster.yaml"), []byte(spec), 0o644); err != nil {
 		k.t.Fatal(err)
 	}

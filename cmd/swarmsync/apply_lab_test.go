@@ -21,7 +21,7 @@ import (
 const labSpec = `name: clilab
 provider:
   local:
-    subnet: 10.247.16.0/24
+    subnet: %s
 managers:
   count: 3
   availability: drain
@@ -38,11 +38,11 @@ update:
 // plan, an endpoint that is not the leader, destroy; and scans every byte
 // of output for join tokens.
 func TestApplyOnLocalMachines(t *testing.T) {
-	cloud := localLab(t, "clilab", "ssc")
+	cloud, subnet := localLab(t, "clilab")
 	repo := t.TempDir()
 	setWorkers := func(n int) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(labSpec, n)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(labSpec, subnet, n)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,11 +15,8 @@ import (
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
-	"github.com/swarmsync/swarmsync/internal/lab"
-	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/providers/docker"
-	"github.com/swarmsync/swarmsync/providers/local"
 )
 
 const statusLabSpec = `name: statuslab
@@ -43,31 +40,8 @@ update:
 // drift after the spec changes, and the /status of a real apply --auto
 // daemon that converges the cluster.
 func TestStatusOnLocalMachines(t *testing.T) {
-	testenv.NeedLab(t)
-	testenv.NeedCommands(t, "docker")
-	subnet, state := lab.Reserve(t, "statuslab")
-	t.Setenv(localStateEnv, state)
-	t.Setenv("DOCKER_HOST", "")
-	os.Unsetenv("DOCKER_HOST")
-	cloud, err := local.New(local.Config{StateDir: state, Subnet: subnet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cloud, subnet := localLab(t, "statuslab")
 	ctx := context.Background()
-	t.Cleanup(func() {
-		insts, _ := cloud.Instances(context.Background(), "statuslab")
-		var ids []string
-		for _, in := range insts {
-			if in.State != providers.StateTerminated {
-				ids = append(ids, in.ID)
-			}
-		}
-		if len(ids) > 0 {
-			if err := cloud.Terminate(context.Background(), "statuslab", ids); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
 	repo := t.TempDir()
 	setWorkers := func(n int) {
 		t.Helper()

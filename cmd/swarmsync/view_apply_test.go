@@ -384,7 +384,7 @@ func TestApplyViewFor(t *testing.T) {
 const ptySpec = `name: ptylab
 provider:
   local:
-    subnet: 10.247.18.0/24
+    subnet: %s
 managers:
   count: 1
 workers:
@@ -408,7 +408,7 @@ var escapes = regexp.MustCompile("\x1b\\[[0-9]*[AJ]")
 // each step's start and finish, then the summary.
 func TestApplyLiveViewOnTerminal(t *testing.T) {
 	testenv.NeedCommands(t, "script", "stty")
-	localLab(t, "ptylab", "ssp")
+	_, subnet := localLab(t, "ptylab")
 	bin := filepath.Join(t.TempDir(), "swarmsync")
 	if err := os.Symlink(os.Args[0], bin); err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func TestApplyLiveViewOnTerminal(t *testing.T) {
 	repo := t.TempDir()
 	setWorkers := func(n int) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(ptySpec, n, fastUserData(t))), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(ptySpec, subnet, n, fastUserData(t))), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
