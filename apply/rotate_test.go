@@ -13,10 +13,13 @@ import (
 )
 
 // recordingSwarm is the fake swarm with the recorder the Docker provider
-// has: it rotates through the fake and keeps the swarm label.
+// has: it rotates through the fake and keeps the swarm label. Its nodes
+// were all created at nodesCreated (the provider records no earlier than
+// the latest node's creation).
 type recordingSwarm struct {
 	*fakeSwarm
-	labels map[string]string
+	labels       map[string]string
+	nodesCreated time.Time
 }
 
 var (
@@ -28,8 +31,12 @@ func (s *recordingSwarm) RotateAndRecord(ctx context.Context, r providers.JoinTo
 	if err := s.fakeSwarm.RotateJoinTokens(ctx, r.Worker, r.Manager); err != nil {
 		return err
 	}
-	if !r.RecordAt.IsZero() {
-		s.labels[providers.SwarmLabelJoinTokensRotated] = providers.FormatRotated(r.RecordAt)
+	if r.Worker && r.Manager {
+		at := r.RecordAt
+		if s.nodesCreated.After(at) {
+			at = s.nodesCreated
+		}
+		s.labels[providers.SwarmLabelJoinTokensRotated] = providers.FormatRotated(at)
 	}
 	return nil
 }
@@ -50,9 +57,24 @@ func TestRotateRecords(t *testing.T) {
 			recorder: true, wantCalls: []string{"rotate true true"}, wantLabel: "2026-11-22T00:00:00Z",
 		},
 		{
-			name:     "a rotation without a time records nothing",
+			name:     "a rotation of both tokens without a time is recorded at the latest node's creation",
+			step:     plan.Step{RotateWorker: true, RotateManager: true},
+			recorder: true, wantCalls: []string{"rotate true true"}, wantLabel: "2026-11-21T23:00:00.5Z",
+		},
+		{
+			name:     "the nodes' creation wins over an earlier time of the step",
+			step:     plan.Step{RotateWorker: true, RotateManager: true, RecordRotatedAt: at.Add(-2 * time.Hour)},
+			recorder: true, wantCalls: []string{"rotate true true"}, wantLabel: "2026-11-21T23:00:00.5Z",
+		},
+		{
+			name:     "a rotation of one token records nothing",
 			step:     plan.Step{RotateWorker: true},
 			recorder: true, wantCalls: []string{"rotate true false"},
+		},
+		{
+			name:      "without a recorder, a rotation without a time still rotates",
+			step:      plan.Step{RotateWorker: true, RotateManager: true},
+			wantCalls: []string{"rotate true true"},
 		},
 		{
 			name:    "a recorded rotation through a swarm that cannot record fails and rotates nothing",
@@ -69,7 +91,7 @@ func TestRotateRecords(t *testing.T) {
 			w.swarm.calls = nil
 			rotations := w.swarm.rotations
 			d := w.deps()
-			rs := &recordingSwarm{fakeSwarm: w.swarm, labels: map[string]string{}}
+			rs := &recordingSwarm{fakeSwarm: w.swarm, labels: map[string]string{}, nodesCreated: at.Add(-time.Hour + 500*time.Millisecond)}
 			if tc.recorder {
 				d.Swarm = rs
 			}

@@ -615,22 +615,29 @@ func (e *executor) terminate(ctx context.Context, s plan.Step) error {
 	return nil
 }
 
+// rotate rotates the join tokens the step names. Through a Swarm that can
+// record (providers/docker), every rotation goes through RotateAndRecord:
+// a rotation of both tokens is recorded as the swarm label
+// providers.SwarmLabelJoinTokensRotated (at least the step's
+// RecordRotatedAt, and no earlier than every node's creation), which is
+// what the planner reads back to tell whether a node joined after the last
+// rotation (joinTokens.rotateAfterJoin) and whether schedule.rotateJoinTokens
+// is due. A step that carries a time to record needs such a Swarm: without
+// the record every pass would rotate again.
 func (e *executor) rotate(ctx context.Context, s plan.Step) error {
 	if !s.RotateWorker && !s.RotateManager {
 		return errors.New("failed to rotate join tokens: the step names neither the worker nor the manager token")
 	}
 	sw := e.currentSwarm()
-	if s.RecordRotatedAt.IsZero() {
+	rec, ok := sw.(providers.JoinTokenRecorder)
+	if !ok && !s.RecordRotatedAt.IsZero() {
+		return fmt.Errorf("failed to rotate join tokens: the Swarm endpoint (%T) cannot record the rotation as the swarm label %s", sw, providers.SwarmLabelJoinTokensRotated)
+	}
+	if !ok {
 		if err := sw.RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager); err != nil {
 			return fmt.Errorf("failed to rotate join tokens: %w", err)
 		}
 		return nil
-	}
-	// The step records the rotation on the Swarm (schedule.rotateJoinTokens
-	// is planned from it): without a recorder every pass would rotate again.
-	rec, ok := sw.(providers.JoinTokenRecorder)
-	if !ok {
-		return fmt.Errorf("failed to rotate join tokens: the Swarm endpoint (%T) cannot record the rotation as the swarm label %s", sw, providers.SwarmLabelJoinTokensRotated)
 	}
 	if err := rec.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: s.RotateWorker, Manager: s.RotateManager, RecordAt: s.RecordRotatedAt}); err != nil {
 		return fmt.Errorf("failed to rotate join tokens: %w", err)

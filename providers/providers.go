@@ -22,9 +22,12 @@ const (
 	NodeLabelGroup = "swarmsync.group"
 	// SwarmLabelJoinTokensRotated is the swarm spec label on which the
 	// last rotation of both join tokens is recorded, as an RFC 3339 UTC
-	// time: both tokens were rotated no earlier than that time. It is
-	// written in the same update that rotates, and it is what
-	// schedule.rotateJoinTokens is planned from (no state file).
+	// time: both tokens were rotated no earlier than that time, and no
+	// earlier than the creation of every node listed when they were (so
+	// a node created later may hold a token that was never rotated). It
+	// is written in the same update that rotates, and it is what
+	// schedule.rotateJoinTokens and joinTokens.rotateAfterJoin are planned
+	// from (no state file).
 	SwarmLabelJoinTokensRotated = "swarmsync.join-tokens-rotated"
 )
 
@@ -204,16 +207,17 @@ func ParseRotated(v string) (t time.Time, ok bool) {
 	return t.UTC(), true
 }
 
-// FormatRotated formats t as a value of SwarmLabelJoinTokensRotated
-// (RFC 3339, UTC, whole seconds).
-func FormatRotated(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// FormatRotated formats t as a value of SwarmLabelJoinTokensRotated:
+// RFC 3339, UTC, with fractional seconds only when t has them (a node's
+// creation time has them; a whole second is written as before).
+func FormatRotated(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // JoinTokenRotation asks for a join-token rotation.
 type JoinTokenRotation struct {
 	Worker, Manager bool
-	// RecordAt, when not zero, is written as SwarmLabelJoinTokensRotated in
-	// the same Swarm update that rotates. A later time already recorded is
-	// kept (the record never moves back).
+	// RecordAt is a lower bound of the time to record (the planner's
+	// "now" when schedule.rotateJoinTokens was due; may be zero). See
+	// JoinTokenRecorder for what is written.
 	RecordAt time.Time
 }
 
@@ -222,8 +226,13 @@ type JoinTokenRotation struct {
 // that Swarm implementations without it keep compiling; apply refuses a
 // step that asks to record a rotation through a Swarm without it.
 type JoinTokenRecorder interface {
-	// RotateAndRecord rotates the tokens r names and records r.RecordAt in
-	// one Swarm update, retrying "update out of sequence".
+	// RotateAndRecord rotates the tokens r names and, in the same Swarm
+	// update, records as SwarmLabelJoinTokensRotated the latest of:
+	// r.RecordAt, the latest CreatedAt of the nodes it lists in the same
+	// call (the manager's clock: so no node that joined before the
+	// rotation looks newer than it, whatever the caller's clock says), and
+	// the time already recorded (the record never moves back). It retries
+	// "update out of sequence".
 	RotateAndRecord(ctx context.Context, r JoinTokenRotation) error
 }
 

@@ -228,38 +228,64 @@ func (s *Swarm) JoinTokens(ctx context.Context) (providers.JoinTokens, error) {
 }
 
 // RotateJoinTokens replaces the worker and/or manager join token, retrying
-// "update out of sequence". It records nothing (see RotateAndRecord).
+// "update out of sequence": RotateAndRecord without a lower bound (a
+// rotation of both tokens is recorded at the latest node's creation).
 func (s *Swarm) RotateJoinTokens(ctx context.Context, worker, manager bool) error {
 	return s.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: worker, Manager: manager})
 }
 
 var _ providers.JoinTokenRecorder = (*Swarm)(nil)
 
-// RotateAndRecord rotates the tokens r names and, when r.RecordAt is set,
-// writes it as the swarm spec label providers.SwarmLabelJoinTokensRotated
-// in the same SwarmUpdate, so the rotation and its record cannot part (a
-// crash leaves either both or neither). A later time already recorded is
-// kept. It retries "update out of sequence" (a concurrent swarm update).
+// RotateAndRecord rotates the tokens r names and, when it rotates both,
+// writes the swarm spec label providers.SwarmLabelJoinTokensRotated in the
+// same SwarmUpdate, so the rotation and its record cannot part (a crash
+// leaves either both or neither). The time written is the latest of
+// r.RecordAt, the latest CreatedAt of the nodes listed just before the
+// update, and the time already recorded (the record never moves back).
+//
+// Nodes' creation times come from the manager's clock, r.RecordAt from the
+// caller's: with the nodes in the max, no node that joined before the
+// rotation is newer than the record, whatever the skew, so the planner
+// (joinTokens.rotateAfterJoin: a node created after the record may hold a
+// token that was never rotated) does not rotate again for it. A node that
+// joins after the listing has a later CreatedAt (the same clock) and is
+// seen as joined after the rotation on the next pass: rotating once more
+// for one that joined just before the update is harmless. A rotation of
+// one token records nothing (the label says both were rotated). It retries
+// "update out of sequence" (a concurrent swarm update).
 func (s *Swarm) RotateAndRecord(ctx context.Context, r providers.JoinTokenRotation) error {
 	if !r.Worker && !r.Manager {
 		return nil
 	}
+	both := r.Worker && r.Manager
 	var last error
 	for attempt := 1; attempt <= s.opts.attempts; attempt++ {
+		at := r.RecordAt
+		if both {
+			nodes, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
+			if err != nil {
+				return fmt.Errorf("failed to rotate join tokens: failed to list nodes: %w", classify(err))
+			}
+			for _, n := range nodes {
+				if n.CreatedAt.After(at) {
+					at = n.CreatedAt
+				}
+			}
+		}
 		sw, err := s.cli.SwarmInspect(ctx)
 		if err != nil {
 			return fmt.Errorf("failed to rotate join tokens: %w", classify(err))
 		}
 		spec := sw.Spec
 		record := false
-		if !r.RecordAt.IsZero() {
+		if both && !at.IsZero() {
 			prev, ok := providers.ParseRotated(spec.Labels[providers.SwarmLabelJoinTokensRotated])
-			if record = !ok || r.RecordAt.After(prev); record {
+			if record = !ok || at.After(prev); record {
 				labels := maps.Clone(spec.Labels)
 				if labels == nil {
 					labels = map[string]string{}
 				}
-				labels[providers.SwarmLabelJoinTokensRotated] = providers.FormatRotated(r.RecordAt)
+				labels[providers.SwarmLabelJoinTokensRotated] = providers.FormatRotated(at)
 				spec.Labels = labels
 			}
 		}
