@@ -36,6 +36,19 @@ type member struct {
 	// cloud does not list (yet) while the node is not Down: a member whose
 	// instance the cloud has not shown yet (see classify). It is frozen.
 	unlisted bool
+	// gone marks a worker node that is not Down although the cloud lists
+	// the instance its engine label names as terminated: an orphan
+	// removed without waiting for a later pass (apply's remove-node waits
+	// until it is Down).
+	gone bool
+}
+
+// orphanReason is why an orphan's node is removed.
+func orphanReason(m *member) string {
+	if m.gone {
+		return "its instance is terminated: the node is removed once the Swarm sees it Down (the step waits for it)"
+	}
+	return "the node is Down and its instance is gone"
 }
 
 func (m *member) id() string {
@@ -112,10 +125,15 @@ type groupState struct {
 	kept    []*member // joined or pending members that count toward the group
 	pending []*member // owned instances whose node has not joined yet (within joinTimeout)
 	stale   []*member // owned instances whose node never joined within joinTimeout
-	orphans []*member // Down nodes of the group whose instance is gone
+	// orphans are nodes of the group whose instance is gone: Down ones,
+	// and workers whose instance is listed as terminated (gone).
+	orphans []*member
 	// waiting are nodes of the group that are not Down although their
-	// instance is gone (listed as terminated, or a node without the engine
-	// label that matches no instance): removed once Down.
+	// instance is gone, and that cannot be removed yet: a reachable
+	// manager whose instance is listed as terminated (removing it needs a
+	// demotion, planned once it is unreachable), or a node without the
+	// engine label that matches no live instance (nothing says which
+	// instance was its own). Removed once Down.
 	waiting []*member
 	// unlisted are nodes of the group, not Down, whose engine label names an
 	// instance the cloud does not list yet; they are also in kept (frozen).
@@ -300,15 +318,20 @@ func (b *builder) classify() {
 	all = append(all, b.o.Instances...)
 	all = append(all, b.o.Unowned...)
 	instOf, _ := Match(all, nodes)
-	var listed map[string]bool // instance ids the cloud lists, built when first needed
-	isListed := func(id string) bool {
+	var listed map[string]int // index in all of the instance ids the cloud lists, built when first needed
+	lookup := func(id string) (int, bool) {
 		if listed == nil {
-			listed = make(map[string]bool, len(all))
-			for i := range all {
-				listed[all[i].ID] = true
+			listed = make(map[string]int, len(all))
+			for i := len(all) - 1; i >= 0; i-- {
+				listed[all[i].ID] = i
 			}
 		}
-		return listed[id]
+		i, ok := listed[id]
+		return i, ok
+	}
+	isListed := func(id string) bool {
+		_, ok := lookup(id)
+		return ok
 	}
 	nodeOf := make([]int, owned)
 	for i := range nodeOf {
@@ -345,14 +368,27 @@ func (b *builder) classify() {
 			b.classifyUnlisted(n, gname)
 			continue
 		}
+		// A worker node, not Down, whose engine label names an owned
+		// instance the cloud lists as gone (terminated, shutting down):
+		// its machine is known to be gone, it is removed now (apply waits
+		// until the Swarm sees it Down).
+		var gone *providers.Instance
+		if id := n.InstanceID(); id != "" && n.Role != providers.RoleManager && n.State != providers.NodeDown {
+			if i, ok := lookup(id); ok && i < owned && !all[i].State.Live() {
+				gone = &all[i]
+				if gname == "" {
+					gname = gone.Group
+				}
+			}
+		}
 		if gname == "" {
 			gname = "unknown"
 		}
-		m := &member{node: n, group: gname}
+		m := &member{node: n, group: gname, gone: gone != nil}
 		switch {
 		case n.Role == providers.RoleManager && !reachable(n):
 			c.deadManagers = append(c.deadManagers, m)
-		case n.State != providers.NodeDown:
+		case n.State != providers.NodeDown && gone == nil:
 			group(gname).waiting = append(group(gname).waiting, m)
 		default:
 			group(gname).orphans = append(group(gname).orphans, m)
@@ -780,7 +816,12 @@ func (b *builder) drainFirst(m *member, why string, batch int, after []string) [
 		return after
 	}
 	if m.node != nil && m.node.Availability == providers.AvailabilityDrain {
-		return after // drained already (managers run no tasks by default)
+		// Drained already, but the availability does not say its tasks
+		// run elsewhere: a pass may have stopped right after its drain
+		// step, or the drain is a fresh label. Wait for them (at once
+		// when none is left, as on managers that run no tasks).
+		s, t := target(Step{Action: ActionAwaitDrained, Reason: why + ": it is drained already; wait until no task runs on it (bounded by update.drainTimeout)", DependsOn: after, Batch: batch}, m)
+		return deps(b.add(s, t))
 	}
 	s, t := target(Step{Action: ActionDrain, Availability: providers.AvailabilityDrain, Reason: why + ": move its tasks elsewhere first", DependsOn: after, Batch: batch}, m)
 	after = deps(b.add(s, t))
@@ -945,7 +986,7 @@ func (b *builder) managers() string {
 	}
 	for _, m := range g.orphans {
 		if b.takeHeal() {
-			s, t := target(Step{Action: ActionRemoveNode, Removal: true, DependsOn: deps(chain), Reason: "the node is Down and its instance is gone"}, m)
+			s, t := target(Step{Action: ActionRemoveNode, Removal: true, DependsOn: deps(chain), Reason: orphanReason(m)}, m)
 			chain = b.add(s, t)
 		}
 	}
@@ -1005,7 +1046,7 @@ func (b *builder) workers(name string) {
 	want, declared := b.desiredCount(name)
 	for _, m := range g.orphans {
 		if b.takeHeal() {
-			s, t := target(Step{Action: ActionRemoveNode, Removal: true, Reason: "the node is Down and its instance is gone"}, m)
+			s, t := target(Step{Action: ActionRemoveNode, Removal: true, Reason: orphanReason(m)}, m)
 			b.add(s, t)
 		}
 	}

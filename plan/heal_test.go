@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,161 @@ func TestDownWorkerReplaced(t *testing.T) {
 			}
 			if tc.note != "" && !strings.Contains(strings.Join(p.Notes, "\n"), tc.note) {
 				t.Errorf("notes %q lack %q", p.Notes, tc.note)
+			}
+		})
+	}
+}
+
+// TestReadyNodeOfTerminatedInstance: a worker node that is still Ready
+// although the cloud lists its instance as terminated (a pass stopped
+// between terminate and remove-node, or the instance was terminated by
+// hand) is removed in the same pass: the instance is known gone, and
+// apply's remove-node waits until the Swarm sees the node Down. It counts
+// against safety.maxRemovalsPerApply and is not held back outside a
+// disruption window. What cannot be removed yet still waits, with a note:
+// a reachable manager (it needs a demotion), and a node whose instance the
+// cloud does not list at all (eventual consistency).
+func TestReadyNodeOfTerminatedInstance(t *testing.T) {
+	// terminate marks the instances of the first n nodes of group as
+	// terminated (their nodes stay Ready) and returns their node ids.
+	terminate := func(o *Observed, group string, n int) []string {
+		var ids []string
+		gone := map[string]bool{}
+		for _, nd := range o.Swarm.Nodes {
+			if n > 0 && nd.Labels[providers.NodeLabelGroup] == group && !nd.Leader {
+				gone[nd.InstanceID()] = true
+				ids = append(ids, nd.ID)
+				n--
+			}
+		}
+		o.Instances = slices.Clone(o.Instances)
+		for i := range o.Instances {
+			if gone[o.Instances[i].ID] {
+				o.Instances[i].State = providers.StateTerminated
+			}
+		}
+		return ids
+	}
+	type want struct {
+		removed int    // remove-node steps of the terminated instances' nodes
+		launch  bool   // a launch makes up the count
+		note    string // a note fragment
+	}
+	for _, tc := range []struct {
+		name  string
+		spec  func(*schema.Cluster)
+		o     func(*Observed) []string
+		want  want
+		check func(t *testing.T, p *Plan, nodes []string)
+	}{
+		{
+			name: "removed without waiting for a later pass, and replaced",
+			o:    func(o *Observed) []string { return terminate(o, "workers/web", 1) },
+			want: want{removed: 1, launch: true},
+			check: func(t *testing.T, p *Plan, nodes []string) {
+				for _, s := range p.Steps {
+					if s.Action == ActionRemoveNode && s.Node == nodes[0] {
+						if !s.Removal || s.Instance != "" || !strings.Contains(s.Reason, "its instance is terminated: the node is removed once the Swarm sees it Down") || len(s.DependsOn) != 0 {
+							t.Errorf("remove-node step %+v: want a removal of the node alone, waiting for nothing", s)
+						}
+					}
+				}
+				if len(p.Notes) != 0 {
+					t.Errorf("notes %q, want none", p.Notes)
+				}
+			},
+		},
+		{
+			name: "a shutting-down instance is gone too",
+			o: func(o *Observed) []string {
+				ids := terminate(o, "workers/web", 1)
+				for i := range o.Instances {
+					if o.Instances[i].State == providers.StateTerminated {
+						o.Instances[i].State = providers.StateShuttingDown
+					}
+				}
+				return ids
+			},
+			want: want{removed: 1, launch: true},
+		},
+		{
+			name: "without the group label: the instance's group",
+			o: func(o *Observed) []string {
+				ids := terminate(o, "workers/web", 1)
+				o.Swarm.Nodes = slices.Clone(o.Swarm.Nodes)
+				for i := range o.Swarm.Nodes {
+					if o.Swarm.Nodes[i].ID == ids[0] {
+						o.Swarm.Nodes[i].Labels = nil
+					}
+				}
+				return ids
+			},
+			want: want{removed: 1, launch: true},
+			check: func(t *testing.T, p *Plan, nodes []string) {
+				for _, s := range p.Steps {
+					if s.Action == ActionRemoveNode && s.Group != "workers/web" {
+						t.Errorf("remove-node of group %q, want workers/web", s.Group)
+					}
+				}
+			},
+		},
+		{
+			name: "bounded by safety.maxRemovalsPerApply",
+			spec: func(c *schema.Cluster) { c.Safety.MaxRemovalsPerApply = 1 },
+			o:    func(o *Observed) []string { return terminate(o, "workers/web", 2) },
+			want: want{removed: 1, launch: true, note: "1 removal(s) are left for a later pass"},
+		},
+		{
+			name: "outside a disruption window: removed all the same (its machine is gone)",
+			spec: func(c *schema.Cluster) {
+				c.Schedule.DisruptionWindows = []schema.Window{{Cron: "0 2 * * SAT", Duration: schema.Duration{Duration: 4 * time.Hour}}}
+			},
+			o:    func(o *Observed) []string { return terminate(o, "workers/web", 1) },
+			want: want{removed: 1, launch: true},
+		},
+		{
+			name: "a reachable manager waits until it is unreachable (removing it needs a demotion)",
+			o:    func(o *Observed) []string { return terminate(o, schema.ManagersGroup, 1) },
+			want: want{launch: true, note: "but its instance is gone; it is removed once it is Down"},
+		},
+		{
+			name: "an instance the cloud does not list at all is waited for, not removed",
+			o: func(o *Observed) []string {
+				ids := terminate(o, "workers/web", 1)
+				o.Instances = slices.DeleteFunc(o.Instances, func(in providers.Instance) bool { return in.State == providers.StateTerminated })
+				return ids
+			},
+			want: want{note: "which the cloud does not list yet; waiting"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec()
+			if tc.spec != nil {
+				tc.spec(&spec)
+			}
+			o := steady(spec)
+			nodes := tc.o(&o)
+			p, err := Compute(spec, o, Source{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want{note: tc.want.note}
+			for _, s := range p.Steps {
+				switch {
+				case s.Action == ActionRemoveNode && slices.Contains(nodes, s.Node):
+					got.removed++
+				case s.Action == ActionLaunch:
+					got.launch = true
+				}
+			}
+			if d := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); d != "" {
+				t.Errorf("plan (-want +got):\n%s\nsteps %v, notes %q", d, view(p), p.Notes)
+			}
+			if tc.want.note != "" && !strings.Contains(strings.Join(p.Notes, "\n"), tc.want.note) {
+				t.Errorf("notes %q lack %q", p.Notes, tc.want.note)
+			}
+			if tc.check != nil {
+				tc.check(t, p, nodes)
 			}
 		})
 	}

@@ -120,7 +120,7 @@ func TestInstanceNotListedYet(t *testing.T) {
 			},
 		},
 		{
-			name: "Ready worker whose instance is listed as terminated: not held, replaced; the node waits to be Down",
+			name: "Ready worker whose instance is listed as terminated: replaced, and its node removed in the same pass (apply waits until it is Down)",
 			o: func(c schema.Cluster) Observed {
 				o := steady(c)
 				o.Instances = slices.Clone(o.Instances)
@@ -132,10 +132,10 @@ func TestInstanceNotListedYet(t *testing.T) {
 				return o
 			},
 			want: []stepView{
+				{ActionRemoveNode, "n-00012"},
 				{ActionLaunch, "workers/web x1 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""},
 				{ActionRotateJoinToken, ""},
 			},
-			notes: []string{"is Ready but its instance is gone; it is removed once it is Down"},
 		},
 		{
 			name: "the other direction: a listed instance whose node is not there yet is awaited, not relaunched",

@@ -322,8 +322,9 @@ func TestCompute(t *testing.T) {
 				return steady(c)
 			},
 			want: []stepView{
-				{ActionDemote, "i-00010"}, {ActionRemoveNode, "i-00010"}, {ActionTerminate, "i-00010"},
-				{ActionDemote, "i-00013"}, {ActionRemoveNode, "i-00013"}, {ActionTerminate, "i-00013"},
+				// Managers are drained already: their tasks are awaited (none).
+				{ActionAwaitDrained, "i-00010"}, {ActionDemote, "i-00010"}, {ActionRemoveNode, "i-00010"}, {ActionTerminate, "i-00010"},
+				{ActionAwaitDrained, "i-00013"}, {ActionDemote, "i-00013"}, {ActionRemoveNode, "i-00013"}, {ActionTerminate, "i-00013"},
 			},
 		},
 		{

@@ -12,31 +12,39 @@ import (
 	"github.com/swarmsync/swarmsync/schema"
 )
 
-// Join-token rotation has two triggers, planned as one step:
+// Join-token rotation has two triggers, planned as one step that rotates
+// both tokens:
 //
-//   - joinTokens.rotateAfterJoin: the tokens used by nodes that join in this
-//     plan are rotated once they all joined;
+//   - joinTokens.rotateAfterJoin: a token a node joined with must not stay
+//     valid. The tokens are rotated after every join of the plan, and also
+//     when a node in the Swarm joined after the last recorded rotation (a
+//     pass that was killed or failed between a join and its rotation left
+//     it so; see joinedAfterRotation). Both tokens are rotated, whichever
+//     was used: simpler than tracking which, and the rotation can always
+//     be recorded;
 //   - schedule.rotateJoinTokens (a cron): both tokens are rotated when an
 //     activation of the cron has come since the last recorded rotation.
 //
-// The Swarm is the state. The last rotation of both tokens is recorded on
-// the Swarm itself, as the swarm spec label
-// providers.SwarmLabelJoinTokensRotated, written by the same SwarmUpdate
-// that rotates (so a crash leaves both or neither), and observed as
-// Observed.Swarm.Labels. A new leader, a restarted daemon, or a re-run reads
-// it back; nothing else is kept.
+// The Swarm is the state. The last rotation is recorded on the Swarm
+// itself, as the swarm spec label providers.SwarmLabelJoinTokensRotated,
+// written by the same SwarmUpdate that rotates (so a crash leaves both or
+// neither), and observed as Observed.Swarm.Labels. A new leader, a
+// restarted daemon, or a re-run reads it back; nothing else is kept.
 //
-// The time recorded is observed.TakenAt (whole seconds, UTC), carried by the
-// step as Step.RecordRotatedAt so apply stays clock-free and the plan pure.
-// TakenAt, not the cron activation, because the label then means one thing
-// whichever trigger wrote it: "both tokens were rotated no earlier than
-// this". TakenAt is at or after the activation that made the rotation due,
-// so the same activation is never due again, and it is a lower bound of
-// when the rotation really ran (apply runs after the observation).
-//
-// Only a step that rotates both tokens records: an after-join rotation of
-// the worker token alone leaves the manager token as old as it was, and
-// recording it would push the manager token's scheduled rotation back.
+// What is recorded is the latest of: the step's RecordRotatedAt, the latest
+// creation time of the nodes the provider lists in the rotating call, and
+// what was recorded before (providers.JoinTokenRecorder). RecordRotatedAt
+// is observed.TakenAt (whole seconds, UTC) when the schedule is due, so the
+// same activation is never due again (TakenAt is at or after it, and a
+// lower bound of when the rotation ran: apply runs after the observation),
+// and zero for a rotation after joins alone. The nodes' creation times come
+// from the manager's clock, the one that stamps the nodes this planner
+// compares with the record: so no node that joined before the rotation
+// ever looks newer than it (swarmsync's clock may be behind), and a node
+// that joins after the rotation is newer than it unless swarmsync's clock
+// was ahead of the manager's when a scheduled rotation recorded TakenAt (a
+// node joining within that skew after such a rotation is not seen;
+// keeping clocks synchronised keeps that window at nothing).
 
 // rotationDue evaluates schedule.rotateJoinTokens at now against the
 // rotation recorded on the Swarm. It returns the activation that made it due
@@ -118,30 +126,79 @@ func lastActivation(sched cron.Schedule, now time.Time) time.Time {
 	return sched.Next(lo).UTC()
 }
 
-// rotateTokens plans the join-token rotation of this plan, if any, and
-// returns its id ("" when none): after every join of the plan (and extra)
-// when joinTokens.rotateAfterJoin is set and nodes join, and of both tokens
-// when schedule.rotateJoinTokens is due. A scheduled rotation also waits for
-// every join of the plan: a node still joining holds the current token.
-func (b *builder) rotateTokens(extra []string) string {
-	afterJoin := b.d.JoinTokens.RotateAfterJoin && (b.workerJoined || b.managerJoined)
-	if !afterJoin && !b.rotationDue {
-		return ""
+// initNodeSkew bounds how long after the swarm's creation the node that
+// created it (docker swarm init) is: Swarm stores both in one update, so
+// they are microseconds apart. A node that joins with a token takes
+// seconds at least (TLS certificates, raft or dispatcher registration).
+const initNodeSkew = time.Second
+
+// joinedAfterRotation returns the nodes that joined after the last
+// recorded rotation of the join tokens (the swarm label, else the swarm's
+// creation): they may hold a token that is still valid. The node that
+// created the swarm used no token: it is the earliest node, created within
+// initNodeSkew of the swarm, and is left out. Nodes without a creation
+// time, and every node when the observation has neither a record nor the
+// swarm's creation time (an observation saved by hand), say nothing.
+func joinedAfterRotation(swarm providers.SwarmState) []*providers.Node {
+	since, ok := swarm.JoinTokensSince()
+	if !ok || !swarm.Active {
+		return nil
 	}
-	worker, manager := b.workerJoined && afterJoin, b.managerJoined && afterJoin
+	var out []*providers.Node
+	var first *providers.Node
+	for i := range swarm.Nodes {
+		n := &swarm.Nodes[i]
+		if n.CreatedAt.IsZero() {
+			continue
+		}
+		if first == nil || n.CreatedAt.Before(first.CreatedAt) {
+			first = n
+		}
+		if n.CreatedAt.After(since) {
+			out = append(out, n)
+		}
+	}
+	if created := swarm.CreatedAt; first != nil && !created.IsZero() && first.CreatedAt.Sub(created).Abs() <= initNodeSkew {
+		out = slices.DeleteFunc(out, func(n *providers.Node) bool { return n == first })
+	}
+	return out
+}
+
+// rotateTokens plans the join-token rotation of this plan, if any, and
+// returns its id ("" when none): when joinTokens.rotateAfterJoin is set and
+// nodes join in this plan or joined after the last recorded rotation, and
+// when schedule.rotateJoinTokens is due. It rotates both tokens, after
+// every join of the plan (and extra): a node still joining holds the
+// current token.
+func (b *builder) rotateTokens(extra []string) string {
 	var reasons []string
-	if afterJoin {
+	if b.d.JoinTokens.RotateAfterJoin {
 		var which []string
-		if worker {
+		if b.workerJoined {
 			which = append(which, "worker")
 		}
-		if manager {
+		if b.managerJoined {
 			which = append(which, "manager")
 		}
-		reasons = append(reasons, "the "+strings.Join(which, " and ")+" join token was used by new nodes (joinTokens.rotateAfterJoin)")
+		if len(which) > 0 {
+			reasons = append(reasons, "the "+strings.Join(which, " and ")+" join token was used by new nodes (joinTokens.rotateAfterJoin)")
+		}
+		if late := joinedAfterRotation(b.o.Swarm); len(late) > 0 {
+			latest := late[0]
+			for _, n := range late[1:] {
+				if n.CreatedAt.After(latest.CreatedAt) || (n.CreatedAt.Equal(latest.CreatedAt) && n.ID < latest.ID) {
+					latest = n
+				}
+			}
+			since := "the swarm's creation (" + providers.FormatRotated(b.o.Swarm.CreatedAt) + "; no rotation is recorded)"
+			if rec, ok := b.o.Swarm.JoinTokensRotated(); ok {
+				since = "the last recorded rotation (" + providers.FormatRotated(rec) + ")"
+			}
+			reasons = append(reasons, fmt.Sprintf("%d node(s) joined after %s, the latest %s at %s: a token a node joined with may still be valid (joinTokens.rotateAfterJoin)",
+				len(late), since, latest.ID, providers.FormatRotated(latest.CreatedAt)))
+		}
 	}
 	if b.rotationDue {
-		worker, manager = true, true
 		why := "no rotation is recorded on the Swarm"
 		if rec, ok := b.o.Swarm.JoinTokensRotated(); ok {
 			why = "the last recorded rotation is " + providers.FormatRotated(rec)
@@ -150,17 +207,13 @@ func (b *builder) rotateTokens(extra []string) string {
 		}
 		reasons = append(reasons, fmt.Sprintf("schedule.rotateJoinTokens (%q) was due at %s and %s", b.d.Schedule.RotateJoinTokens, providers.FormatRotated(b.rotationAt), why))
 	}
-	s := Step{Action: ActionRotateJoinToken, RotateWorker: worker, RotateManager: manager,
-		DependsOn: append(slices.Clone(b.joins), extra...), Reason: strings.Join(reasons, "; ")}
-	var which []string
-	if worker {
-		which = append(which, "worker")
+	if len(reasons) == 0 {
+		return ""
 	}
-	if manager {
-		which = append(which, "manager")
-		if worker {
-			s.RecordRotatedAt = b.now.UTC().Truncate(time.Second)
-		}
+	s := Step{Action: ActionRotateJoinToken, RotateWorker: true, RotateManager: true,
+		DependsOn: append(slices.Clone(b.joins), extra...), Reason: strings.Join(reasons, "; ") + "; both tokens are rotated and the rotation is recorded on the Swarm"}
+	if b.rotationDue {
+		s.RecordRotatedAt = b.now.UTC().Truncate(time.Second)
 	}
-	return b.add(s, strings.Join(which, "-"))
+	return b.add(s, "worker-manager")
 }

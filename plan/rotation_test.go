@@ -153,7 +153,7 @@ func TestScheduledRotation(t *testing.T) {
 		{
 			name: "inactive swarm: only the bootstrap's own rotation, not the schedule's", cron: "@weekly",
 			observed: func(o *Observed) { *o = Observed{Cluster: "prod", TakenAt: now} },
-			want:     &rot{Worker: true, Manager: true, Record: t0.Add(time.Second), Reason: []string{"(joinTokens.rotateAfterJoin)"}, Deps: 4},
+			want:     &rot{Worker: true, Manager: true, Reason: []string{"(joinTokens.rotateAfterJoin)"}, Deps: 4},
 		},
 		{
 			name: "lost quorum: nothing", cron: "@weekly",
@@ -182,11 +182,11 @@ func TestScheduledRotation(t *testing.T) {
 			want: &rot{Worker: true, Manager: true, Record: t0.Add(time.Second), Deps: 1, Reason: []string{"schedule.rotateJoinTokens"}},
 		},
 		{
-			name: "not due while workers join: the worker token alone, nothing recorded", cron: "@weekly", observed: recorded("2026-04-30T00:00:00Z"),
+			name: "not due while workers join: both tokens, no time of the schedule to record", cron: "@weekly", observed: recorded("2026-04-30T00:00:00Z"),
 			spec: func(c *schema.Cluster) {
 				c.Workers["web"] = schema.WorkerGroup{Count: 4, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels}
 			},
-			want: &rot{Worker: true, Deps: 1, Reason: []string{"the worker join token was used by new nodes (joinTokens.rotateAfterJoin)"}},
+			want: &rot{Worker: true, Manager: true, Deps: 1, Reason: []string{"the worker join token was used by new nodes (joinTokens.rotateAfterJoin)", "both tokens are rotated and the rotation is recorded on the Swarm"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,6 +317,271 @@ func BenchmarkLastActivation(b *testing.B) {
 				if lastActivation(sched, now).IsZero() {
 					b.Fatal("no activation")
 				}
+			}
+		})
+	}
+}
+
+// TestRotationAfterInterruptedJoin: with joinTokens.rotateAfterJoin, a
+// node created after the watermark (the recorded rotation, else the
+// swarm's creation) may hold a token that is still valid, left so by a
+// pass that stopped between a join and its rotation: both tokens are
+// rotated, nothing of the schedule recorded. The node that created the
+// swarm used no token.
+func TestRotationAfterInterruptedJoin(t *testing.T) {
+	created := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// stamp sets the swarm's creation and record, and the creation times
+	// of the nodes: the first manager (the leader) created the swarm, the
+	// others joined on 2026-04-02.
+	stamp := func(o *Observed, record string) {
+		o.Swarm.CreatedAt = created
+		if record != "" {
+			o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: record}
+		}
+		o.Swarm.Nodes = slices.Clone(o.Swarm.Nodes)
+		for i := range o.Swarm.Nodes {
+			o.Swarm.Nodes[i].CreatedAt = at("2026-04-02T00:00:00Z")
+			if o.Swarm.Nodes[i].Leader {
+				o.Swarm.Nodes[i].CreatedAt = created.Add(300 * time.Microsecond)
+			}
+		}
+	}
+	web := func(o *Observed) *providers.Node {
+		for i := range o.Swarm.Nodes {
+			if o.Swarm.Nodes[i].Labels[providers.NodeLabelGroup] == "workers/web" {
+				return &o.Swarm.Nodes[i]
+			}
+		}
+		t.Fatal("no web node")
+		return nil
+	}
+	type rot struct {
+		Record time.Time
+		Reason []string // fragments
+		Deps   int      // await-join steps it waits for
+	}
+	for _, tc := range []struct {
+		name     string
+		spec     func(*schema.Cluster)
+		grow     int // web workers the spec adds to the observed ones
+		observed func(*Observed)
+		want     *rot
+	}{
+		{name: "every node joined before the recorded rotation", observed: func(o *Observed) { stamp(o, "2026-04-02T00:00:00Z") }},
+		{
+			name: "a node joined after the recorded rotation: both tokens", observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00.25Z")
+			},
+			want: &rot{Reason: []string{"1 node(s) joined after the last recorded rotation (2026-04-02T00:00:00Z), the latest " + "n-", " at 2026-04-20T10:00:00.25Z", "(joinTokens.rotateAfterJoin)", "both tokens are rotated"}},
+		},
+		{
+			name: "a record with fractions of a second (the latest node's creation): the node is not newer", observed: func(o *Observed) {
+				stamp(o, "2026-04-20T10:00:00.25Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00.25Z")
+			},
+		},
+		{
+			name: "a quarter of a second later is newer", observed: func(o *Observed) {
+				stamp(o, "2026-04-20T10:00:00.25Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00.5Z")
+			},
+			want: &rot{Reason: []string{"1 node(s) joined after the last recorded rotation"}},
+		},
+		{
+			name:     "no record: the node that created the swarm used no token, the others did",
+			observed: func(o *Observed) { stamp(o, "") },
+			want:     &rot{Reason: []string{"joined after the swarm's creation (2026-04-01T00:00:00Z; no rotation is recorded)"}},
+		},
+		{
+			name:     "no record, only the node that created the swarm",
+			spec:     func(c *schema.Cluster) { c.Managers.Count = 1; c.Workers = map[string]schema.WorkerGroup{} },
+			observed: func(o *Observed) { stamp(o, "") },
+		},
+		{
+			name: "no record: a node created within a second of the swarm that is not the earliest still counts",
+			spec: func(c *schema.Cluster) {
+				c.Managers.Count = 1
+				c.Workers["web"] = schema.WorkerGroup{Count: 1, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels}
+			},
+			observed: func(o *Observed) {
+				stamp(o, "")
+				web(o).CreatedAt = created.Add(900 * time.Millisecond)
+			},
+			want: &rot{Reason: []string{"1 node(s) joined after the swarm's creation"}},
+		},
+		{
+			name: "no record, and the earliest node is not the swarm's own (created later): it counts",
+			spec: func(c *schema.Cluster) { c.Managers.Count = 1; c.Workers = map[string]schema.WorkerGroup{} },
+			observed: func(o *Observed) {
+				stamp(o, "")
+				o.Swarm.Nodes[0].CreatedAt = created.Add(2 * time.Second)
+			},
+			want: &rot{Reason: []string{"1 node(s) joined after the swarm's creation"}},
+		},
+		{
+			name: "nothing says since when the tokens are valid: nothing planned",
+			observed: func(o *Observed) {
+				stamp(o, "")
+				o.Swarm.CreatedAt = time.Time{}
+			},
+		},
+		{
+			name: "nodes without a creation time say nothing",
+			observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = time.Time{}
+			},
+		},
+		{
+			name: "without rotateAfterJoin: nothing",
+			spec: func(c *schema.Cluster) { c.JoinTokens.RotateAfterJoin = false },
+			observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00Z")
+			},
+		},
+		{
+			name: "lost quorum: nothing",
+			observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00Z")
+				for i := range o.Swarm.Nodes {
+					if n := &o.Swarm.Nodes[i]; n.Role == providers.RoleManager && !n.Leader {
+						n.Reachability, n.State = providers.Unreachable, providers.NodeDown
+					}
+				}
+			},
+		},
+		{
+			name: "with joins in the plan: one rotation after them", grow: 1,
+			observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00Z")
+			},
+			want: &rot{Deps: 1, Reason: []string{"the worker join token was used by new nodes", "; 1 node(s) joined after the last recorded rotation"}},
+		},
+		{
+			name: "with the schedule due: one rotation that records the observation time",
+			spec: func(c *schema.Cluster) { c.Schedule.RotateJoinTokens = "@weekly" },
+			observed: func(o *Observed) {
+				stamp(o, "2026-04-02T00:00:00Z")
+				web(o).CreatedAt = at("2026-04-20T10:00:00Z")
+			},
+			want: &rot{Record: t0, Reason: []string{"1 node(s) joined after the last recorded rotation", "; schedule.rotateJoinTokens (\"@weekly\") was due"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec()
+			spec.Workers = map[string]schema.WorkerGroup{"web": spec.Workers["web"]}
+			spec.JoinTokens.RotateAfterJoin = true
+			if tc.spec != nil {
+				tc.spec(&spec)
+			}
+			o := steady(spec)
+			tc.observed(&o)
+			if tc.grow > 0 {
+				g := spec.Workers["web"]
+				g.Count += tc.grow
+				spec.Workers = map[string]schema.WorkerGroup{"web": g}
+			}
+			p, err := Compute(spec, o, Source{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, ok := rotationStep(p)
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("unexpected rotation step %+v", s)
+				}
+				return
+			}
+			if !ok {
+				t.Fatalf("no rotation step; steps %v, notes %q", view(p), p.Notes)
+			}
+			if !s.RotateWorker || !s.RotateManager {
+				t.Errorf("rotates worker=%v manager=%v, want both", s.RotateWorker, s.RotateManager)
+			}
+			got := &rot{Record: s.RecordRotatedAt, Reason: tc.want.Reason}
+			for _, d := range s.DependsOn {
+				if i := slices.IndexFunc(p.Steps, func(x Step) bool { return x.ID == d }); i >= 0 && p.Steps[i].Action == ActionAwaitJoin {
+					got.Deps++
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("rotation step (-want +got):\n%s", diff)
+			}
+			for _, f := range tc.want.Reason {
+				if !strings.Contains(s.Reason, f) {
+					t.Errorf("reason %q lacks %q", s.Reason, f)
+				}
+			}
+		})
+	}
+}
+
+// TestRotationAfterJoinOnce: once a rotation is recorded as the provider
+// records it (the latest of the step's time, the nodes' creation and the
+// record), the next pass plans none, whether swarmsync's clock is behind
+// the manager's (nodes newer than the observation) or not; a node that
+// joins afterwards is seen.
+func TestRotationAfterJoinOnce(t *testing.T) {
+	spec := baseSpec()
+	spec.JoinTokens.RotateAfterJoin = true
+	for _, skew := range []time.Duration{0, 7 * time.Minute, -7 * time.Minute} {
+		t.Run(fmt.Sprint("manager clock ahead by ", skew), func(t *testing.T) {
+			o := steady(spec)
+			o.Swarm.CreatedAt = t0.Add(-30 * 24 * time.Hour)
+			o.Swarm.Nodes = slices.Clone(o.Swarm.Nodes)
+			for i := range o.Swarm.Nodes {
+				o.Swarm.Nodes[i].CreatedAt = o.Swarm.CreatedAt.Add(time.Duration(i) * time.Hour)
+			}
+			// A node that joined just now, on the manager's clock.
+			last := &o.Swarm.Nodes[len(o.Swarm.Nodes)-1]
+			last.CreatedAt = o.TakenAt.Add(skew + 123*time.Millisecond)
+			record := func(s Step) {
+				at := s.RecordRotatedAt
+				for _, n := range o.Swarm.Nodes {
+					if n.CreatedAt.After(at) {
+						at = n.CreatedAt
+					}
+				}
+				if prev, ok := o.Swarm.JoinTokensRotated(); !ok || at.After(prev) {
+					o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: providers.FormatRotated(at)}
+				}
+			}
+			for pass, want := range []bool{true, false, false} {
+				p, err := Compute(spec, o, Source{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, ok := rotationStep(p)
+				if ok != want {
+					t.Fatalf("pass %d: rotation planned = %v, want %v (label %v)", pass+1, ok, want, o.Swarm.Labels)
+				}
+				if ok {
+					record(s)
+				}
+				o.TakenAt = o.TakenAt.Add(time.Minute)
+			}
+			// A node that joins after the rotation (its creation after the
+			// record, on the same clock) is seen on the next pass.
+			rec, _ := o.Swarm.JoinTokensRotated()
+			last.CreatedAt = rec.Add(time.Nanosecond)
+			p, err := Compute(spec, o, Source{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := rotationStep(p); !ok {
+				t.Fatal("a node that joined after the recorded rotation is not seen")
 			}
 		})
 	}

@@ -112,10 +112,13 @@ type Step struct {
 	// Rotate parameters (ActionRotateJoinToken).
 	RotateWorker  bool `json:"rotate_worker,omitempty"`
 	RotateManager bool `json:"rotate_manager,omitempty"`
-	// RecordRotatedAt, when set, is recorded on the Swarm as the label
-	// providers.SwarmLabelJoinTokensRotated in the same update that
-	// rotates: observed.TakenAt (UTC, whole seconds), set only when both
-	// tokens are rotated. schedule.rotateJoinTokens is planned from it.
+	// RecordRotatedAt is the least time apply records on the Swarm as the
+	// label providers.SwarmLabelJoinTokensRotated in the same update that
+	// rotates: observed.TakenAt (UTC, whole seconds) when
+	// schedule.rotateJoinTokens is due, zero otherwise. The provider
+	// records no earlier than the creation of every node it lists (see
+	// providers.JoinTokenRecorder); both triggers are planned from the
+	// label.
 	RecordRotatedAt time.Time `json:"record_rotated_at,omitzero"`
 
 	// Batch is the rolling-replacement batch (1-based) a step belongs to;
