@@ -126,11 +126,14 @@ func lastActivation(sched cron.Schedule, now time.Time) time.Time {
 	return sched.Next(lo).UTC()
 }
 
-// initNodeSkew bounds how long after the swarm's creation the node that
-// created it (docker swarm init) is: Swarm stores both in one update, so
-// they are microseconds apart. A node that joins with a token takes
-// seconds at least (TLS certificates, raft or dispatcher registration).
-const initNodeSkew = time.Second
+// initNodeSkew bounds how far from the swarm's creation the node that
+// created it (docker swarm init) is stamped: Swarm stores both in one
+// update, measured about 20 µs apart. A node that joins with a token takes
+// longer (a TLS certificate is issued to it): the fastest join measured on
+// a lab swarm came half a second after the creation. Only the earliest
+// node can be the swarm's own, so a node joining within this bound is
+// missed only if the node that created the swarm is gone.
+const initNodeSkew = 100 * time.Millisecond
 
 // joinedAfterRotation returns the nodes that joined after the last
 // recorded rotation of the join tokens (the swarm label, else the swarm's

@@ -407,14 +407,14 @@ func TestRotationAfterInterruptedJoin(t *testing.T) {
 			observed: func(o *Observed) { stamp(o, "") },
 		},
 		{
-			name: "no record: a node created within a second of the swarm that is not the earliest still counts",
+			name: "no record: a node created within initNodeSkew of the swarm that is not the earliest still counts",
 			spec: func(c *schema.Cluster) {
 				c.Managers.Count = 1
 				c.Workers["web"] = schema.WorkerGroup{Count: 1, Availability: "active", Instance: c.Workers["web"].Instance, Labels: c.Workers["web"].Labels}
 			},
 			observed: func(o *Observed) {
 				stamp(o, "")
-				web(o).CreatedAt = created.Add(900 * time.Millisecond)
+				web(o).CreatedAt = created.Add(90 * time.Millisecond)
 			},
 			want: &rot{Reason: []string{"1 node(s) joined after the swarm's creation"}},
 		},
@@ -423,7 +423,7 @@ func TestRotationAfterInterruptedJoin(t *testing.T) {
 			spec: func(c *schema.Cluster) { c.Managers.Count = 1; c.Workers = map[string]schema.WorkerGroup{} },
 			observed: func(o *Observed) {
 				stamp(o, "")
-				o.Swarm.Nodes[0].CreatedAt = created.Add(2 * time.Second)
+				o.Swarm.Nodes[0].CreatedAt = created.Add(150 * time.Millisecond)
 			},
 			want: &rot{Reason: []string{"1 node(s) joined after the swarm's creation"}},
 		},
