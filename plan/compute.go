@@ -808,9 +808,9 @@ func target(s Step, m *member) (Step, string) {
 	return s, m.id()
 }
 
-// drainFirst plans drain → await-drained for a Ready node that is not
-// drained yet; it returns what the next step depends on (after when nothing
-// is needed).
+// drainFirst plans drain → await-drained for a Ready node (await-drained
+// alone when its availability is drain already); it returns what the next
+// step depends on (after when nothing is needed).
 func (b *builder) drainFirst(m *member, why string, batch int, after []string) []string {
 	if !m.ready() {
 		return after

@@ -586,3 +586,27 @@ func TestRotationAfterJoinOnce(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkComputeRotationAfterJoin is BenchmarkCompute's 10000-node case
+// with every node stamped with its creation and one joined after the
+// recorded rotation (the watermark check on top of the plan).
+func BenchmarkComputeRotationAfterJoin(b *testing.B) {
+	spec, o := benchCase(10000)
+	spec.JoinTokens.RotateAfterJoin = true
+	o.Swarm.CreatedAt = o.TakenAt.Add(-90 * 24 * time.Hour)
+	o.Swarm.Labels = map[string]string{providers.SwarmLabelJoinTokensRotated: providers.FormatRotated(o.TakenAt.Add(-24 * time.Hour))}
+	o.Swarm.Nodes = slices.Clone(o.Swarm.Nodes)
+	for i := range o.Swarm.Nodes {
+		o.Swarm.Nodes[i].CreatedAt = o.Swarm.CreatedAt.Add(time.Duration(i) * time.Minute)
+	}
+	o.Swarm.Nodes[len(o.Swarm.Nodes)/2].CreatedAt = o.TakenAt.Add(-time.Hour)
+	for b.Loop() {
+		p, err := Compute(spec, o, Source{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, ok := rotationStep(p); !ok || !strings.Contains(s.Reason, "joined after the last recorded rotation") {
+			b.Fatal("no rotation for the node that joined after the record")
+		}
+	}
+}
