@@ -22,24 +22,6 @@ import (
 	"github.com/swarmsync/swarmsync/schema"
 )
 
-// killSpec is a 1-manager cluster with short waits; its user data is the
-// default local template with a 1s dispatcher heartbeat, so a terminated
-// worker's node is Down in seconds.
-const killSpec = `name: killlab
-provider:
-  local:
-    subnet: %s
-managers:
-  count: 1
-workers:
-  general:
-    count: %d
-update:
-  joinTimeout: 2m
-  drainTimeout: 1m
-userData: |
-%s`
-
 // killLab drives the CLI against real local machines: in-process applies
 // to converge, and `swarmsync apply` processes to SIGKILL.
 type killLab struct {
@@ -97,10 +79,7 @@ func fastUserData(t *testing.T) string {
 
 func (k *killLab) setWorkers(n int) {
 	k.t.Helper()
-	spec := fmt.Sprintf(killSpec, k.subnet, n, k.tmpl)
-	if err := os.WriteFile(filepath.Join(k.repo, "cluster.yaml"), []byte(spec), 0o644); err != nil {
-		k.t.Fatal(err)
-	}
+	writeLabSpec(k.t, k.repo, "killlab", k.subnet, 1, n, k.tmpl)
 }
 
 // run runs the CLI in-process and records its output.

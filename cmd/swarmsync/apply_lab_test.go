@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,21 +17,6 @@ import (
 	"github.com/swarmsync/swarmsync/providers/docker"
 )
 
-const labSpec = `name: clilab
-provider:
-  local:
-    subnet: %s
-managers:
-  count: 3
-  availability: drain
-workers:
-  general:
-    count: %d
-update:
-  joinTimeout: 2m
-  drainTimeout: 1m
-`
-
 // TestApplyOnLocalMachines drives the real CLI entry point against real
 // local machines: confirmation, bootstrap, a stale saved plan, a fresh saved
 // plan, an endpoint that is not the leader, destroy; and scans every byte
@@ -40,20 +24,9 @@ update:
 func TestApplyOnLocalMachines(t *testing.T) {
 	cloud, subnet := localLab(t, "clilab")
 	repo := t.TempDir()
-	setWorkers := func(n int) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(labSpec, subnet, n)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var all bytes.Buffer
-	run := func(args ...string) (int, string, string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		code := Main(args, strings.NewReader(""), &out, &errb)
-		all.WriteString(out.String() + errb.String())
-		return code, out.String(), errb.String()
-	}
+	setWorkers := func(n int) { writeLabSpec(t, repo, "clilab", subnet, 3, n, "") }
+	var rec cliRecorder
+	run := rec.run
 	live := func() int {
 		t.Helper()
 		insts, err := cloud.Instances(context.Background(), "clilab")
@@ -161,7 +134,7 @@ func TestApplyOnLocalMachines(t *testing.T) {
 	if err := <-autoDone; err != nil {
 		t.Fatalf("apply --auto: %v", err)
 	}
-	all.WriteString(autoOut.String() + autoErr.String())
+	rec.all.WriteString(autoOut.String() + autoErr.String())
 	if n := live(); n != 5 {
 		t.Fatalf("apply --auto left %d live instances, want 5\n%s", n, autoErr.String())
 	}
@@ -228,7 +201,7 @@ func TestApplyOnLocalMachines(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("apply --auto on a follower: %v", err)
 		}
-		all.WriteString(out.String() + errb.String())
+		rec.all.WriteString(out.String() + errb.String())
 		if status.Skipped < 1 || status.Leader || status.Passes != 0 {
 			t.Errorf("follower status = %+v, want a skipped pass and no pass run", status)
 		}
@@ -250,12 +223,12 @@ func TestApplyOnLocalMachines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all.Write(b)
+		rec.all.Write(b)
 	}
-	if strings.Contains(all.String(), "SWMTKN-") {
+	if strings.Contains(rec.all.String(), "SWMTKN-") {
 		t.Errorf("a join token appears in the CLI output or a saved plan")
 	}
-	if all.Len() == 0 {
+	if rec.all.Len() == 0 {
 		t.Error("no output was captured to scan")
 	}
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/swarmsync/swarmsync/internal/lab"
@@ -44,4 +48,43 @@ func localLab(t *testing.T, cluster string) (*local.Cloud, string) {
 		}
 	})
 	return cloud, subnet
+}
+
+// writeLabSpec writes repo/cluster.yaml: a local cluster of managers and one
+// worker group "general" of workers, with waits short enough for tests and,
+// when userData is not empty, that (YAML-indented) user-data template.
+func writeLabSpec(t *testing.T, repo, cluster, subnet string, managers, workers int, userData string) {
+	t.Helper()
+	spec := fmt.Sprintf(`name: %s
+provider:
+  local:
+    subnet: %s
+managers:
+  count: %d
+  availability: drain
+workers:
+  general:
+    count: %d
+update:
+  joinTimeout: 2m
+  drainTimeout: 1m
+`, cluster, subnet, managers, workers)
+	if userData != "" {
+		spec += "userData: |\n" + userData
+	}
+	if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cliRecorder runs the CLI entry point in this process and keeps every
+// byte it printed, so a test can scan all of it (for join tokens).
+type cliRecorder struct{ all bytes.Buffer }
+
+// run runs swarmsync with args and returns its exit code, stdout and stderr.
+func (r *cliRecorder) run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errb)
+	r.all.WriteString(out.String() + errb.String())
+	return code, out.String(), errb.String()
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,21 +17,6 @@ import (
 	"github.com/swarmsync/swarmsync/providers/docker"
 )
 
-const statusLabSpec = `name: statuslab
-provider:
-  local:
-    subnet: %s
-managers:
-  count: 3
-  availability: drain
-workers:
-  general:
-    count: %d
-update:
-  joinTimeout: 2m
-  drainTimeout: 1m
-`
-
 // TestStatusOnLocalMachines builds a small real Swarm through the CLI
 // (apply --yes on local machines), then checks that status reports the real
 // numbers: the leader the Swarm names, quorum, groups against the spec,
@@ -43,20 +26,9 @@ func TestStatusOnLocalMachines(t *testing.T) {
 	cloud, subnet := localLab(t, "statuslab")
 	ctx := context.Background()
 	repo := t.TempDir()
-	setWorkers := func(n int) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(statusLabSpec, subnet, n)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var all bytes.Buffer
-	run := func(args ...string) (int, string, string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		code := Main(args, strings.NewReader(""), &out, &errb)
-		all.WriteString(out.String() + errb.String())
-		return code, out.String(), errb.String()
-	}
+	setWorkers := func(n int) { writeLabSpec(t, repo, "statuslab", subnet, 3, n, "") }
+	var rec cliRecorder
+	run := rec.run
 	match := func(out string, res ...string) {
 		t.Helper()
 		for _, re := range res {
@@ -190,7 +162,7 @@ func TestStatusOnLocalMachines(t *testing.T) {
 		if err := <-autoDone; err != nil {
 			t.Errorf("apply --auto: %v", err)
 		}
-		all.WriteString(autoOut.String() + autoErr.String())
+		rec.all.WriteString(autoOut.String() + autoErr.String())
 	}
 	defer stopAuto()
 	var loop apply.LoopStatus
@@ -271,7 +243,7 @@ func TestStatusOnLocalMachines(t *testing.T) {
 		t.Errorf("json with a manager stopped: swarm %+v, drift %+v", r.Swarm, r.Drift)
 	}
 
-	if strings.Contains(all.String(), "SWMTKN-") {
+	if strings.Contains(rec.all.String(), "SWMTKN-") {
 		t.Errorf("a join token appears in the CLI output")
 	}
 }

@@ -381,21 +381,6 @@ func TestApplyViewFor(t *testing.T) {
 	}
 }
 
-const ptySpec = `name: ptylab
-provider:
-  local:
-    subnet: %s
-managers:
-  count: 1
-workers:
-  general:
-    count: %d
-update:
-  joinTimeout: 2m
-  drainTimeout: 1m
-userData: |
-%s`
-
 // escapes matches the ANSI sequences the live view writes.
 var escapes = regexp.MustCompile("\x1b\\[[0-9]*[AJ]")
 
@@ -414,12 +399,7 @@ func TestApplyLiveViewOnTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := t.TempDir()
-	setWorkers := func(n int) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, "cluster.yaml"), []byte(fmt.Sprintf(ptySpec, subnet, n, fastUserData(t))), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setWorkers := func(n int) { writeLabSpec(t, repo, "ptylab", subnet, 1, n, fastUserData(t)) }
 	setWorkers(2)
 	var bootOut, bootErr strings.Builder
 	if code := Main([]string{"apply", "--yes", "--repo", repo}, strings.NewReader(""), &bootOut, &bootErr); code != 0 {
