@@ -59,15 +59,16 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 	if err != nil {
 		return fmt.Errorf("failed to list the instances of cluster %s: %w", c.Name, err)
 	}
+	var live []providers.Instance
 	var ids []string
 	for _, in := range insts {
 		if in.State != providers.StateTerminated && in.Cluster == c.Name {
+			live = append(live, in)
 			ids = append(ids, in.ID)
-			fmt.Fprintf(a.stdout, "  %s  %-18s %s %s\n", in.ID, in.Group, in.State, in.PrivateIP)
 		}
 	}
+	renderDestroyList(a.stdout, c.Name, live)
 	if len(ids) == 0 {
-		fmt.Fprintf(a.stdout, "Cluster %s has no instances: nothing to destroy.\n", c.Name)
 		return nil
 	}
 	if !o.yes {
@@ -75,7 +76,7 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 		if !ok || !isTerminal(f) {
 			return errors.New("destroy needs confirmation, but stdin is not a terminal: run with --yes")
 		}
-		fmt.Fprintf(a.stdout, "Terminate these %d instance(s) of cluster %s? Only 'yes' will be accepted: ", len(ids), c.Name)
+		renderDestroyPrompt(a.stdout, c.Name, len(ids))
 		line, err := bufio.NewReader(a.stdin).ReadString('\n')
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("failed to read confirmation: %w", err)
@@ -87,6 +88,28 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 	if err := cloud.Terminate(ctx, c.Name, ids); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Destroyed cluster %s: %d instance(s) terminated.\n", c.Name, len(ids))
+	renderDestroyed(a.stdout, c.Name, len(ids))
 	return nil
+}
+
+// renderDestroyList shows the instances destroy is about to terminate, or
+// that there are none.
+func renderDestroyList(w io.Writer, cluster string, live []providers.Instance) {
+	if len(live) == 0 {
+		fmt.Fprintf(w, "Cluster %s has no instances: nothing to destroy.\n", cluster)
+		return
+	}
+	for _, in := range live {
+		fmt.Fprintf(w, "  %s  %-18s %s %s\n", in.ID, in.Group, in.State, in.PrivateIP)
+	}
+}
+
+// renderDestroyPrompt asks for the confirmation.
+func renderDestroyPrompt(w io.Writer, cluster string, n int) {
+	fmt.Fprintf(w, "Terminate these %d instance(s) of cluster %s? Only 'yes' will be accepted: ", n, cluster)
+}
+
+// renderDestroyed says what was terminated.
+func renderDestroyed(w io.Writer, cluster string, n int) {
+	fmt.Fprintf(w, "Destroyed cluster %s: %d instance(s) terminated.\n", cluster, n)
 }
