@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
@@ -60,15 +59,7 @@ func newKillLab(t *testing.T) *killLab {
 // instead of 15s), indented as a YAML block for a spec's userData.
 func fastUserData(t *testing.T) string {
 	t.Helper()
-	tmpl, err := apply.DefaultTemplate("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fast := strings.Replace(tmpl, `docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`,
-		`docker swarm init --dispatcher-heartbeat 1s --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, 1)
-	if fast == tmpl {
-		t.Fatal("the default local template no longer has the expected init line")
-	}
+	fast := lab.FastTemplate(t, "local")
 	var ind strings.Builder
 	for _, l := range strings.SplitAfter(strings.TrimRight(fast, "\n"), "\n") {
 		ind.WriteString("  " + l)

@@ -54,17 +54,7 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 		t.Fatal(err)
 	}
 	spec := LabSpec(name, fmt.Sprintf("10.247.%d.0/24", subnet))
-	// A 1s dispatcher heartbeat: a terminated machine's node is Down in
-	// about 3s instead of 15s.
-	tmpl, err := apply.DefaultTemplate("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.UserData = strings.Replace(tmpl, `docker swarm init --advertise-addr "$SWARMSYNC_PRIVATE_IP"`,
-		`docker swarm init --dispatcher-heartbeat 1s --advertise-addr "$SWARMSYNC_PRIVATE_IP"`, 1)
-	if spec.UserData == tmpl {
-		t.Fatal("the default local template no longer has the expected init line")
-	}
+	spec.UserData = lab.FastTemplate(t, "local")
 	w := &World{
 		Name:  "local",
 		Spec:  spec,

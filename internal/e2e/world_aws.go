@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/internal/ec2lab"
 	"github.com/swarmsync/swarmsync/internal/ec2sim"
 	"github.com/swarmsync/swarmsync/internal/lab"
@@ -123,17 +121,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 	g := spec.Workers["general"]
 	g.Instance = schema.Instance{Type: "t3.medium", Image: awsImage, Subnets: subnetIDs}
 	spec.Workers = map[string]schema.WorkerGroup{"general": g}
-	// A 1s dispatcher heartbeat, as in the local world: a terminated
-	// machine's node is Down in about 3s instead of 15s.
-	tmpl, err := apply.DefaultTemplate("aws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.UserData = strings.Replace(tmpl, `docker swarm init --advertise-addr "$private_ip"`,
-		`docker swarm init --dispatcher-heartbeat 1s --advertise-addr "$private_ip"`, 1)
-	if spec.UserData == tmpl {
-		t.Fatal("the default aws template no longer has the expected init line")
-	}
+	spec.UserData = lab.FastTemplate(t, "aws")
 
 	endpoint := func(inst providers.Instance) (*docker.Swarm, error) {
 		ep, ok := booter.Endpoint(inst.ID)
