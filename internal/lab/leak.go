@@ -24,7 +24,8 @@ func CheckLeaks() error {
 		if exists("/sys/class/net/" + t.bridge) {
 			leaks = append(leaks, "bridge "+t.bridge)
 		}
-		if exec.CommandContext(context.Background(), "iptables", "-w", "-C", "FORWARD", "-i", t.bridge, "-o", t.bridge, "-j", "ACCEPT").Run() == nil {
+		if exec.CommandContext(context.Background(), "iptables", "-w", "-C", "FORWARD", "-i", t.bridge, "-o", t.bridge, "-j", "ACCEPT").Run() == nil ||
+			exec.CommandContext(context.Background(), "iptables", "-w", "-C", "FORWARD", "-i", t.bridge, "!", "-o", t.bridge, "-j", "DROP").Run() == nil {
 			leaks = append(leaks, "FORWARD rule for "+t.bridge)
 		}
 		ids := t.ids

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -263,6 +264,11 @@ func TestCloud(t *testing.T) {
 		if !exists("/sys/class/net/" + bridge) {
 			t.Errorf("bridge %s went away while an instance is left", bridge)
 		}
+		// The machines are kept off every network but their bridge.
+		isolation := []string{"-w", "-C", "FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "DROP"}
+		if err := exec.Command("iptables", isolation...).Run(); err != nil {
+			t.Errorf("no FORWARD rule keeps bridge %s's machines off other networks: %v", bridge, err)
+		}
 		if err := c.Terminate(ctx, "alpha", ids); err != nil { // ids[0] again: a no-op
 			t.Fatal(err)
 		}
@@ -278,6 +284,9 @@ func TestCloud(t *testing.T) {
 		}
 		if exists("/sys/class/net/" + bridge) {
 			t.Errorf("bridge %s left after the last instance went", bridge)
+		}
+		if exec.Command("iptables", isolation...).Run() == nil {
+			t.Errorf("the isolation rule of bridge %s is left after the last instance went", bridge)
 		}
 	})
 }

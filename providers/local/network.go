@@ -85,14 +85,20 @@ func netnsExists(name string) bool {
 	return err == nil
 }
 
-// forwardRule is the iptables rule that lets traffic between bridge ports
-// through when a FORWARD policy of DROP is in force (Docker sets one).
-func forwardRule(bridge string) []string {
-	return []string{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"}
+// forwardRules are the iptables rules of a cluster bridge. The first lets
+// traffic between the bridge's ports through when a FORWARD policy of DROP
+// is in force (Docker sets one). The second keeps the machines off every
+// other network whatever the host's policy: local machines talk to each
+// other (and to the host on the gateway address), never beyond.
+func forwardRules(bridge string) [][]string {
+	return [][]string{
+		{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"},
+		{"FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "DROP"},
+	}
 }
 
-func forwardRuleExists(ctx context.Context, bridge string) bool {
-	return run(ctx, "iptables", append([]string{"-w", "-C"}, forwardRule(bridge)...)...) == nil
+func ruleExists(ctx context.Context, rule []string) bool {
+	return run(ctx, "iptables", append([]string{"-w", "-C"}, rule...)...) == nil
 }
 
 // ensureBridge creates the cluster bridge with the gateway address and the
@@ -114,9 +120,12 @@ func ensureBridge(ctx context.Context, n network) error {
 	if err := run(ctx, "ip", "link", "set", n.Bridge, "up"); err != nil {
 		return fmt.Errorf("failed to bring up bridge: %w", err)
 	}
-	if !forwardRuleExists(ctx, n.Bridge) {
-		if err := run(ctx, "iptables", append([]string{"-w", "-I"}, forwardRule(n.Bridge)...)...); err != nil {
-			return fmt.Errorf("failed to allow forwarding on bridge: %w", err)
+	for _, rule := range forwardRules(n.Bridge) {
+		if ruleExists(ctx, rule) {
+			continue
+		}
+		if err := run(ctx, "iptables", append([]string{"-w", "-I"}, rule...)...); err != nil {
+			return fmt.Errorf("failed to set the forwarding rules of the bridge: %w", err)
 		}
 	}
 	return nil
@@ -125,10 +134,12 @@ func ensureBridge(ctx context.Context, n network) error {
 // removeBridge deletes the FORWARD rule and the bridge.
 func removeBridge(ctx context.Context, bridge string) error {
 	var errs []error
-	for forwardRuleExists(ctx, bridge) {
-		if err := run(ctx, "iptables", append([]string{"-w", "-D"}, forwardRule(bridge)...)...); err != nil {
-			errs = append(errs, err)
-			break
+	for _, rule := range forwardRules(bridge) {
+		for ruleExists(ctx, rule) {
+			if err := run(ctx, "iptables", append([]string{"-w", "-D"}, rule...)...); err != nil {
+				errs = append(errs, err)
+				break
+			}
 		}
 	}
 	if linkExists(bridge) {
