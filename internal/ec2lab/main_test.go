@@ -1,7 +1,6 @@
 package ec2lab
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -10,13 +9,4 @@ import (
 
 // TestMain fails the package when a machine, namespace, veth, bridge or
 // state directory outlives the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := lab.CheckLeaks(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.RunTests(m)) }

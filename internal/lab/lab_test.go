@@ -12,14 +12,7 @@ import (
 	"github.com/swarmsync/swarmsync/providers/local"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := lab.CheckLeaks(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.RunTests(m)) }
 
 // TestLabUp brings up a two-node lab and checks both nodes are Ready and
 // linked to their instances by engine label.

@@ -23,14 +23,7 @@ import (
 	"github.com/swarmsync/swarmsync/providers/docker"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := lab.CheckLeaks(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.RunTests(m)) }
 
 // startLabs brings up several labs at once (bring-up is mostly waiting).
 func startLabs(t *testing.T, opts ...lab.Options) []*lab.Lab {

@@ -518,6 +518,19 @@ func (c *Cloud) teardown(ctx context.Context, r *record) error {
 	return c.st.writeRecord(*r)
 }
 
+// notTerminated returns the record of an owned instance that is not
+// terminated; the caller holds the locks.
+func (c *Cloud) notTerminated(cluster, id, verb string) (record, error) {
+	recs, err := c.owned(cluster, []string{id})
+	if err != nil {
+		return record{}, fmt.Errorf("failed to %s instance: %w", verb, err)
+	}
+	if recs[0].TerminatedAt != nil {
+		return record{}, fmt.Errorf("failed to %s instance %s: it is terminated", verb, id)
+	}
+	return recs[0], nil
+}
+
 // Stop stops a running instance's dockerd (like stopping an EC2 instance:
 // network and disks stay). Start brings it back.
 func (c *Cloud) Stop(ctx context.Context, cluster, id string) error {
@@ -528,13 +541,9 @@ func (c *Cloud) Stop(ctx context.Context, cluster, id string) error {
 		return err
 	}
 	defer lk.Unlock()
-	recs, err := c.owned(cluster, []string{id})
+	r, err := c.notTerminated(cluster, id, "stop")
 	if err != nil {
-		return fmt.Errorf("failed to stop instance: %w", err)
-	}
-	r := recs[0]
-	if r.TerminatedAt != nil {
-		return fmt.Errorf("failed to stop instance %s: it is terminated", id)
+		return err
 	}
 	r.State = providers.StateStopping
 	if err := c.st.writeRecord(r); err != nil {
@@ -556,13 +565,9 @@ func (c *Cloud) Start(ctx context.Context, cluster, id string) error {
 		return err
 	}
 	defer lk.Unlock()
-	recs, err := c.owned(cluster, []string{id})
+	r, err := c.notTerminated(cluster, id, "start")
 	if err != nil {
-		return fmt.Errorf("failed to start instance: %w", err)
-	}
-	r := recs[0]
-	if r.TerminatedAt != nil {
-		return fmt.Errorf("failed to start instance %s: it is terminated", id)
+		return err
 	}
 	if c.view(r).State == providers.StateRunning {
 		return nil

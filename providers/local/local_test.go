@@ -22,14 +22,7 @@ import (
 	"github.com/swarmsync/swarmsync/providers/local"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := lab.CheckLeaks(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.RunTests(m)) }
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	cases := []struct {
