@@ -240,7 +240,7 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		UserData:         ud,
 		IdempotencyToken: IdempotencyToken(e.plan.Observation.Fingerprint, s.ID),
 	}
-	insts, err := e.deps.Cloud.Launch(ctx, req)
+	insts, err := launchLive(ctx, e.deps.Cloud, req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to launch %d instance(s) of %s: %w", count, s.Group, err)
 	}
@@ -643,4 +643,55 @@ func (e *executor) rotate(ctx context.Context, s plan.Step) error {
 		return fmt.Errorf("failed to rotate join tokens: %w", err)
 	}
 	return nil
+}
+
+// maxTokenGenerations bounds how many dead launches of one step's token
+// launchLive steps over.
+const maxTokenGenerations = 8
+
+// launchLive launches with req's idempotency token. The token is derived
+// from the observation and the step, so the same situation gives the same
+// token: a re-run after a crash gets the instances it already launched.
+// But the same situation can come back after those instances died, or
+// with other launch parameters (a new swarm's join token) (an
+// empty cluster destroyed and bootstrapped again, within the cloud's token
+// lifetime of a day or more), and the cloud then answers with the dead
+// instances or refuses the token. So when every instance a token returns
+// has gone, or the token was used with other parameters, the next
+// token of a fixed sequence (token, token-2, token-3, ...) is tried: a
+// re-run walks the same sequence and finds the live launch it made before.
+func launchLive(ctx context.Context, cloud providers.Cloud, req providers.LaunchRequest) ([]providers.Instance, error) {
+	base := req.IdempotencyToken
+	for gen := 1; ; gen++ {
+		if gen > 1 {
+			req.IdempotencyToken = fmt.Sprintf("%s-%d", base, gen)
+		}
+		insts, err := cloud.Launch(ctx, req)
+		reused := errors.Is(err, providers.ErrTokenReused) || apiErrorCode(err) == "IdempotentParameterMismatch"
+		if !reused && (err != nil || len(insts) == 0 || anyAlive(insts)) {
+			return insts, err
+		}
+		if gen == maxTokenGenerations {
+			return nil, fmt.Errorf("the cloud returned only terminated instances for %d idempotency tokens of this step", gen)
+		}
+	}
+}
+
+func anyAlive(insts []providers.Instance) bool {
+	for _, in := range insts {
+		if in.State != providers.StateTerminated && in.State != providers.StateShuttingDown {
+			return true
+		}
+	}
+	return false
+}
+
+// apiErrorCode is the error code of a cloud API error (EC2's
+// IdempotentParameterMismatch, say), or "".
+func apiErrorCode(err error) string {
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		return coded.ErrorCode()
+	}
+	return ""
 }

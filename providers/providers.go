@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -82,6 +83,10 @@ type LaunchRequest struct {
 	// the same token and request returns the same instances.
 	IdempotencyToken string
 }
+
+// ErrTokenReused is returned (wrapped) by Cloud.Launch when the
+// idempotency token was already used for a launch with other parameters.
+var ErrTokenReused = errors.New("idempotency token reused with different launch parameters")
 
 // Cloud is what plan/apply need from an infrastructure provider.
 type Cloud interface {

@@ -33,7 +33,7 @@ const maxSocketPath = 107
 var (
 	// ErrIdempotentParameterMismatch: an idempotency token was reused with
 	// different launch parameters.
-	ErrIdempotentParameterMismatch = errors.New("idempotency token reused with different launch parameters")
+	ErrIdempotentParameterMismatch = providers.ErrTokenReused
 	// ErrNotOwned: an instance id is unknown or not tagged with the cluster.
 	ErrNotOwned = errors.New("instance is not tagged with the cluster")
 )
