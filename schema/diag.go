@@ -19,6 +19,11 @@ type Diagnostic struct {
 	Summary string `json:"summary"`
 	// Detail says what is expected or what to do; may be empty.
 	Detail string `json:"detail,omitempty"`
+
+	// rule is set when the problem was found by a rule the loader checks
+	// after the CUE schema (cron and duration syntax, one provider, ...):
+	// such problems are not in the generated JSON Schema either.
+	rule bool
 }
 
 // String renders the diagnostic as "file:line:col: path: summary; detail".

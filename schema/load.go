@@ -261,7 +261,7 @@ func (l *loader) loadCUE(files []File) {
 		}
 		for imp := range af.ImportSpecs() {
 			if p, err := strconv.Unquote(imp.Path.Value); err == nil && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
-				l.diags = append(l.diags, Diagnostic{Pos: l.filePos(imp.Pos(), f.Name), Summary: fmt.Sprintf("import %q is not supported", p), Detail: "spec files may import only CUE's standard library"})
+				l.diags = append(l.diags, Diagnostic{Pos: l.filePos(imp.Pos(), f.Name), Summary: fmt.Sprintf("import %q is not supported", p), Detail: "spec files may import only CUE's standard library", rule: true})
 				broken = true
 			}
 		}
@@ -310,6 +310,7 @@ func (l *loader) loadCUE(files []File) {
 			Path:    cue.MakePath(sel).String(),
 			Summary: "field not allowed at the top level",
 			Detail:  "a CUE spec declares its clusters under clusters: NAME: {...}; use _hidden fields or #Definitions for helpers",
+			rule:    true,
 		}
 		if s := suggest(label(sel), []string{"clusters"}); s != "" {
 			d.Detail = fmt.Sprintf("did you mean %s?", s)
@@ -407,6 +408,7 @@ func (l *loader) checkDuplicates() {
 			Path:    "name",
 			Summary: fmt.Sprintf("cluster %q is defined more than once", c.Name),
 			Detail:  fmt.Sprintf("it is also defined at %s; cluster names must be unique across spec files", p),
+			rule:    true,
 		})
 	}
 }

@@ -49,7 +49,7 @@ func (c *check) report(rel []cue.Selector, summary, detail string) {
 	}
 	path := cue.MakePath(full...).String()
 	c.covered[path] = true
-	c.l.diags = append(c.l.diags, Diagnostic{Pos: c.u.posOf(full, c.l), Path: path, Summary: summary, Detail: detail})
+	c.l.diags = append(c.l.diags, Diagnostic{Pos: c.u.posOf(full, c.l), Path: path, Summary: summary, Detail: detail, rule: true})
 }
 
 // str returns the concrete string at rel.
