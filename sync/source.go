@@ -87,6 +87,13 @@ func invalid(repo, format string, args ...any) *Error {
 	return &Error{Kind: ErrInvalidSource, Repo: repo, msg: fmt.Sprintf(format, args...)}
 }
 
+// IsLocal reports whether repo names a source on this machine (a local
+// path or a file:// URL) rather than a remote one.
+func IsLocal(repo string) bool {
+	loc, err := parseLocation(repo)
+	return err == nil && loc.kind != kindRemote
+}
+
 // parseLocation decides how to read repo.
 func parseLocation(repo string) (location, error) {
 	if repo == "" {

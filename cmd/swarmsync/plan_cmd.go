@@ -10,6 +10,9 @@ import (
 	"github.com/swarmsync/swarmsync/plan"
 )
 
+// planFormats are the formats `swarmsync plan` prints.
+var planFormats = []string{"text", "json", "markdown"}
+
 // planOptions are the flags of `swarmsync plan`.
 type planOptions struct {
 	src      sourceFlags

@@ -57,10 +57,21 @@ Typical use:
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.CompletionOptions.DisableDefaultCmd = true
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
+	// cobra's completion command: swarmsync completion bash|zsh|fish|powershell.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown shell %q: use bash, zsh, fish or powershell", args[0])
+			}
+			return cmd.Help()
+		}
+	}
+	registerCompletions(root)
 	return root
 }
 
