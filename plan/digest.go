@@ -52,13 +52,3 @@ func ConfigDigest(c schema.Cluster, group string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
-
-// workerGroup returns the worker group named by a "workers/<name>" group.
-func workerGroup(c schema.Cluster, group string) (schema.WorkerGroup, bool) {
-	const prefix = "workers/"
-	if len(group) <= len(prefix) || group[:len(prefix)] != prefix {
-		return schema.WorkerGroup{}, false
-	}
-	g, ok := c.Workers[group[len(prefix):]]
-	return g, ok
-}

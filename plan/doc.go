@@ -1,18 +1,75 @@
 // Package plan owns the observation snapshot (Observed, its canonical JSON
 // codec and fingerprint), the plan (Plan, Step, Action and its JSON codec),
 // the pure planner Compute and the safety invariants it guarantees, node ↔
-// instance matching (Match) and the config digest (ConfigDigest).
+// instance matching (Match), the config digest (ConfigDigest) and the
+// cluster's health as status reports it (ClusterHealth).
 //
 // It must not do I/O, read the clock or use randomness, and must not import
 // providers' SDKs: same inputs, same plan, byte for byte. "Now" is the
 // observation's TakenAt.
 //
-// How Compute orders a plan (ordering is carried by DependsOn):
-//   - Managers are one chain of raft changes: unreachable members are
-//     demoted and removed first (always quorum-safe), then pending joins are
-//     awaited, then the count is brought to the spec one manager at a time,
-//     then out-of-date managers are replaced surge-first. Every demotion is
-//     checked against the quorum of the membership as planned so far.
+// This comment is the one statement of the planner's policy; the code says
+// only what it cannot. Files by concern: compute.go (Compute, the builder,
+// the order of a pass), classify.go and member.go (the observation sorted
+// into members), budget.go (removal budget and blast-radius refusals),
+// window.go (disruption windows), managers.go, workers.go (the groups),
+// join.go and leave.go (the step sequences a machine joins and leaves by),
+// labels.go, rotation.go (join tokens), victims.go, notes.go, status.go.
+//
+// # Classification
+//
+// Nodes are matched to owned instances (Match). Then each machine is one of:
+//   - kept: it counts toward its group (joined, or an instance launched less
+//     than update.joinTimeout ago whose node has not joined: pending, awaited,
+//     never relaunched before);
+//   - stale: an instance whose node never joined within update.joinTimeout;
+//   - broken: a worker of a declared group whose node is Down while its
+//     instance runs, launched more than update.joinTimeout ago. The
+//     observation has no "Down since"; the instance's age stands in for it
+//     (a node Down within joinTimeout of its launch is still given time);
+//   - a dead manager: a raft member that is not reachable (owned, or a node
+//     with our labels);
+//   - a stray manager: a manager whose instance is in a worker group;
+//   - misplaced: a managers-group instance whose node is a worker (an
+//     interrupted removal);
+//   - an orphan: a node with our labels whose instance is gone: a Down node
+//     whose instance is not live, or a worker not Down whose engine label
+//     names an instance the cloud lists as terminated (its machine is known
+//     to be gone; apply's remove-node waits until the Swarm sees it Down, so
+//     a pass stopped between terminate and remove-node converges in the
+//     next one, not two later);
+//   - waiting: a node not Down whose instance is gone but that cannot be
+//     removed yet: a reachable manager whose instance is terminated (removing
+//     it needs a demotion, planned once it is unreachable), or a node without
+//     the engine label that matches no live instance (nothing says which
+//     instance was its own). A note names it; it is removed once Down;
+//   - unlisted: a node not Down whose engine label names an instance the
+//     cloud does not list at all. The cloud's listing is eventually
+//     consistent (EC2 may omit an instance for a while after its launch)
+//     while the heartbeat shows the machine runs: it is a member whose
+//     instance is not shown yet. It counts toward its group (its
+//     swarmsync.group label; a manager without it toward managers), is
+//     frozen (nothing drains, demotes, removes, relabels or replaces it: its
+//     instance cannot be checked) and a note says it is waited for. A worker
+//     without the group label could belong to any worker group, so no worker
+//     group launches or replaces while one exists (scale-down and
+//     self-healing go on). Only a Down node whose instance is not listed is
+//     treated as gone: a machine really gone stops its heartbeat;
+//   - foreign: a node without our labels and no owned instance, or the node
+//     of an unowned instance: never touched, counted in the raft membership.
+//
+// # Order of a pass
+//
+// Ordering is carried by DependsOn.
+//   - Managers are one chain of raft changes: dead managers are demoted and
+//     removed first (always quorum-safe), then stray managers are demoted,
+//     misplaced ones removed, stale instances terminated, orphans removed,
+//     pending joins awaited, then the count is brought to the spec one
+//     manager at a time, then out-of-date managers are replaced surge-first
+//     (the new manager joins before the old one leaves). Every demotion is
+//     checked against the quorum of the membership as planned so far; one
+//     that would break it is not planned and a note says so. Scale-down
+//     never picks the leader.
 //   - A manager leaves as: [drain → await-drained, only when it runs tasks]
 //     → demote → remove-node → terminate. A worker leaves as: drain →
 //     await-drained → terminate → remove-node (apply waits until the node is
@@ -22,55 +79,52 @@
 //     say its tasks run elsewhere).
 //   - The out-of-date leader is replaced last: its surge manager, the
 //     join-token rotation and its demotion depend on every other step.
-//   - Worker replacements run in batches of update.parallelism, each
-//     launching up to update.maxSurge replacements before its victims leave.
-//   - Removals the spec asks for (scale-down, prune) beyond
-//     safety.maxRemovalsPerApply, or emptying a group without
-//     safety.allowEmpty, refuse the plan (RefusedError). Self-healing and
-//     replacements are bounded by what is left of the limit and continue in
-//     later passes (a note says so).
-//   - Self-healing: a Down node whose instance is gone is removed, and so
-//     is a worker node that is still Ready while the cloud lists the
-//     instance its engine label names as terminated (or shutting down):
-//     the instance is known gone, and apply's remove-node waits until the
-//     Swarm sees the node Down (a pass stopped between terminate and
-//     remove-node converges in the next one, not two later); an
-//     instance whose node never joined within update.joinTimeout is
-//     terminated; a worker whose node is Down while its instance runs,
-//     launched more than update.joinTimeout ago, is replaced (the launch
-//     that makes up the count first, then terminate and remove-node). The
-//     observation has no "Down since", so the instance's age stands in for
-//     it. All of it counts against safety.maxRemovalsPerApply.
-//   - The cloud's listing is eventually consistent (an instance may be
-//     missing from it for a while after its launch). A node that is not
-//     Down and whose engine label names an instance the cloud does not list
-//     at all is a member whose instance is not shown yet: it counts toward
-//     its group (its swarmsync.group label; managers without it count
-//     toward the managers group), nothing in the pass touches it, and a
-//     note says it is waited for. A worker without the group label could
-//     belong to any worker group, so no worker group launches or replaces
-//     while one exists. Only a Down node, or one whose instance is listed
-//     as terminated, is treated as one whose instance is gone (self-healing
-//     above); a reachable manager whose instance is terminated (removing it
-//     needs a demotion) and a node without the engine label that matches
-//     no live instance wait until they are Down. In the other direction, a listed
-//     instance whose node has not appeared counts toward its group and is
-//     awaited until update.joinTimeout, never relaunched before.
+//   - Worker groups are planned one after another, independently: orphans
+//     removed, stale instances terminated, pending joins awaited, the count
+//     brought to the spec (one launch for what is missing), broken workers
+//     replaced after that launch (so the group is never shorter than it is
+//     now), then out-of-date workers replaced in batches of
+//     update.parallelism, each launching up to update.maxSurge replacements
+//     before its victims leave and the rest after them, each batch after
+//     the previous one. Label drift is corrected on members that stay.
+//   - Victims (scale-down, replacement) are picked one at a time: out of
+//     date first, then Down, then from the availability zone with the most
+//     members of the group (so what remains stays spread), then the oldest,
+//     then the smallest id (pickVictims).
 //   - Lost quorum plans nothing and explains the manual recovery.
-//   - When the spec declares schedule.disruptionWindows and none is open at
-//     "now", only changes that take no capacity and no raft vote away are
-//     planned (launches, joins, labels, rotations, and self-healing of what
-//     is already dead); the rest is held back and a note names when the
-//     next window opens.
-//   - Join tokens are rotated in one step that rotates both, after every
-//     join of the plan, when joinTokens.rotateAfterJoin is set and nodes
-//     join in the plan or some node joined after the rotation recorded on
-//     the Swarm (the swarm label swarmsync.join-tokens-rotated, else the
-//     swarm's creation; the node that created the swarm used no token):
-//     a pass killed between a join and its rotation is caught up by the
-//     next. And when schedule.rotateJoinTokens is due, i.e. its latest
-//     activation at or before "now" is after the recorded rotation; the
-//     step then carries observed.TakenAt as the least time to record.
-//     Every rotation is recorded, no earlier than the creation of every
-//     node the provider lists (the manager's clock); see rotation.go.
+//
+// # Removal budget
+//
+// Removals the spec asks for (scale-down, prune) beyond
+// safety.maxRemovalsPerApply, or emptying a group of running nodes without
+// safety.allowEmpty, refuse the plan (RefusedError). Self-healing (dead and
+// misplaced managers, orphans, stale instances and broken workers of
+// declared groups) and the spec's removals are reserved first and planned
+// in the order above, managers first (they unblock quorum); rolling
+// replacements use only what is left. Every terminate of an instance and
+// every remove-node of a node without an instance counts one removal
+// (Step.Removal). What does not fit is left for later passes and a note
+// says so.
+//
+// # Disruption windows
+//
+// When the spec declares schedule.disruptionWindows and none is open at
+// "now", only changes that take no capacity and no raft vote away are
+// planned: launches, joins, labels, rotations, and self-healing of what is
+// already dead (a Down node whose instance is gone, a broken worker, an
+// instance whose node never joined, an unreachable manager whose node is
+// Down). A member whose node is Ready or about to join, or a reachable
+// manager, waits for a window: scale-down, prune, rolling replacement,
+// demoting a stray manager, removing an unreachable manager whose node
+// still runs. A note counts what is held back and names when the next
+// window opens.
+//
+// # Join tokens
+//
+// Both tokens are rotated in one step, after every join of the plan: when
+// joinTokens.rotateAfterJoin is set and nodes join in the plan or some node
+// joined after the rotation recorded on the Swarm (a pass killed between a
+// join and its rotation is caught up by the next); and when
+// schedule.rotateJoinTokens is due. Every rotation is recorded on the Swarm
+// (rotation.go says how and why it is safe).
 package plan

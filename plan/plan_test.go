@@ -243,7 +243,7 @@ func steady(spec schema.Cluster) Observed {
 		for i := range n {
 			in := m.addInst(group, ConfigDigest(spec, group), []string{"a", "b", "c"}[i%3], t0.Add(-time.Duration(100+i)*time.Hour), false)
 			nd := m.addNode(in.id, role)
-			labels, avail := (&builder{d: spec}).wanted(group)
+			labels, avail := wanted(spec, group)
 			nd.labels, nd.avail = labels, avail
 			if role == providers.RoleManager && i == 0 {
 				nd.leader = true

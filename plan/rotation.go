@@ -12,24 +12,14 @@ import (
 	"github.com/swarmsync/swarmsync/schema"
 )
 
-// Join-token rotation has two triggers, planned as one step that rotates
-// both tokens:
-//
-//   - joinTokens.rotateAfterJoin: a token a node joined with must not stay
-//     valid. The tokens are rotated after every join of the plan, and also
-//     when a node in the Swarm joined after the last recorded rotation (a
-//     pass that was killed or failed between a join and its rotation left
-//     it so; see joinedAfterRotation). Both tokens are rotated, whichever
-//     was used: simpler than tracking which, and the rotation can always
-//     be recorded;
-//   - schedule.rotateJoinTokens (a cron): both tokens are rotated when an
-//     activation of the cron has come since the last recorded rotation.
-//
-// The Swarm is the state. The last rotation is recorded on the Swarm
-// itself, as the swarm spec label providers.SwarmLabelJoinTokensRotated,
-// written by the same SwarmUpdate that rotates (so a crash leaves both or
-// neither), and observed as Observed.Swarm.Labels. A new leader, a
-// restarted daemon, or a re-run reads it back; nothing else is kept.
+// When the join tokens are rotated is stated in the package documentation
+// ("Join tokens"); here is how the Swarm is the state. Both tokens are
+// rotated whichever was used: simpler than tracking which, and the rotation
+// can always be recorded. The last rotation is recorded on the Swarm itself,
+// as the swarm spec label providers.SwarmLabelJoinTokensRotated, written by
+// the same SwarmUpdate that rotates (so a crash leaves both or neither), and
+// observed as Observed.Swarm.Labels. A new leader, a restarted daemon, or a
+// re-run reads it back; nothing else is kept.
 //
 // What is recorded is the latest of: the step's RecordRotatedAt, the latest
 // creation time of the nodes the provider lists in the rotating call, and
@@ -167,12 +157,10 @@ func joinedAfterRotation(swarm providers.SwarmState) []*providers.Node {
 	return out
 }
 
-// rotateTokens plans the join-token rotation of this plan, if any, and
-// returns its id ("" when none): when joinTokens.rotateAfterJoin is set and
-// nodes join in this plan or joined after the last recorded rotation, and
-// when schedule.rotateJoinTokens is due. It rotates both tokens, after
-// every join of the plan (and extra): a node still joining holds the
-// current token.
+// rotateTokens plans the join-token rotation when one is due (package
+// documentation, "Join tokens"), after every join of the plan and extra (a
+// node still joining holds the current token), and returns its id ("" when
+// none).
 func (b *builder) rotateTokens(extra []string) string {
 	var reasons []string
 	if b.d.JoinTokens.RotateAfterJoin {

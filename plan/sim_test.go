@@ -973,7 +973,7 @@ func (m *model) converged() error {
 			return fmt.Errorf("worker %s is Down for longer than joinTimeout and was not replaced", in.id)
 		}
 		if n.ready {
-			labels, avail := (&builder{d: m.spec}).wanted(in.group)
+			labels, avail := wanted(m.spec, in.group)
 			for k, v := range labels {
 				if n.labels[k] != v {
 					return fmt.Errorf("node %s label %s=%q, want %q", n.id, k, n.labels[k], v)
@@ -1063,7 +1063,7 @@ func genModel(r *rand.Rand, spec schema.Cluster, now time.Time) *model {
 	}
 	ago := func() time.Time { return now.Add(-time.Duration(11+r.IntN(1000)) * time.Minute) }
 	labelNode := func(n *simNode, group string) {
-		labels, av := (&builder{d: spec}).wanted(group)
+		labels, av := wanted(spec, group)
 		if r.IntN(6) > 0 {
 			maps.Copy(n.labels, labels)
 		} else {

@@ -259,16 +259,6 @@ func groupRank(g *GroupHealth) int {
 	return 2
 }
 
-// desiredCount returns the spec's count for group and whether the spec
-// declares it.
-func desiredCount(c schema.Cluster, group string) (int, bool) {
-	if group == schema.ManagersGroup {
-		return c.Managers.Count, true
-	}
-	g, ok := workerGroup(c, group)
-	return g.Count, ok
-}
-
 func nodeRef(n *providers.Node) *NodeRef {
 	addr := n.ManagerAddr
 	if addr == "" {

@@ -18,16 +18,10 @@ func victimClass(m *member) int {
 	}
 }
 
-// pickVictims returns n members of ms in the order they should leave. The
-// rule (DESIGN "Safety rules" 5), applied one pick at a time:
-//
-//  1. out-of-date first: their swarmsync:config differs from the spec, so
-//     they would be replaced anyway;
-//  2. then Down nodes: they run nothing;
-//  3. then from the availability zone that has the most members of the
-//     group right now (counting earlier picks as gone), so what remains stays
-//     spread across zones; ties go to the zone name that sorts first;
-//  4. then the oldest (launch time), then the smallest id.
+// pickVictims returns n members of ms in the order they should leave
+// (package documentation, "Victims"), picking one at a time: when zones
+// tie on their count of members, the zone name that sorts first goes
+// first; an earlier pick counts as gone for the next.
 //
 // Zones are counted over group (all members of the group, the candidates
 // among them); nil means the candidates are the whole group. It runs in

@@ -89,3 +89,15 @@ func floorMod(a, b int64) int64 {
 	}
 	return m
 }
+
+// allow reports whether m may be taken out of the cluster now, and counts
+// it as held back when not: outside every disruption window only members
+// that give nothing any more may go (see the package documentation).
+func (b *builder) allow(m *member) bool {
+	joining := m.node == nil && m.inst != nil && !m.stale
+	if !b.hold || !(m.ready() || m.isReachable() || joining) {
+		return true
+	}
+	b.held++
+	return false
+}
