@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/swarmsync/swarmsync/apply"
@@ -26,7 +27,7 @@ func connect(ctx context.Context, a *app, c schema.Cluster) (providers.Cloud, pr
 		if dir == "" {
 			dir = local.DefaultStateDir
 		}
-		cloud, err := local.New(local.Config{StateDir: dir, Subnet: c.Provider.Local.Subnet})
+		cloud, err := local.New(local.Config{StateDir: dir, Subnet: c.Provider.Local.Subnet, Logger: slog.Default()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to set up the local provider: %w", err)
 		}

@@ -15,4 +15,11 @@
 // Docker engine, other clusters' bridges), must never log or store user data
 // in readable form, and does not talk to the Swarm (that is providers/docker).
 // It needs root and dockerd; without them New returns an error saying so.
+//
+// The host's neighbour (ARP) table is shared by every network namespace:
+// before a launch, the provider computes the entries its machines may need
+// (n·(n+1) per bridge of n machines) and raises
+// net.ipv4.neigh.default.gc_thresh1/2/3 with a logged warning when they are
+// lower, or refuses the launch naming the setting when it cannot. It never
+// lowers them.
 package local

@@ -72,6 +72,10 @@ type Config struct {
 	// swarmsync.instance instead of the local instance id: an emulated
 	// cloud whose instances boot local machines links nodes to its own ids.
 	EngineLabelTag string
+	// NeighbourDir holds the host's neighbour table limits gc_thresh1/2/3
+	// (default DefaultNeighbourDir). Launch raises them when the machines
+	// may need more entries, or refuses naming the setting.
+	NeighbourDir string
 }
 
 // Cloud is providers.Cloud on this host. Safe for concurrent use; mutations
@@ -112,6 +116,9 @@ func New(cfg Config) (*Cloud, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NeighbourDir == "" {
+		cfg.NeighbourDir = DefaultNeighbourDir
 	}
 	if cfg.Subnet != "" {
 		if _, err := parseSubnet(cfg.Subnet); err != nil {
@@ -265,11 +272,20 @@ func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]prov
 		}
 	}
 
-	nw, err := c.ensureNetwork(ctx, req.Cluster)
+	recs, err := c.st.records()
 	if err != nil {
 		return nil, err
 	}
-	recs, err := c.st.records()
+	perBridge := map[string]int{bridgeName(c.cfg.StateDir, req.Cluster): req.Count}
+	for _, r := range recs {
+		if r.TerminatedAt == nil {
+			perBridge[r.Bridge]++
+		}
+	}
+	if err := c.ensureNeighbourRoom(perBridge); err != nil {
+		return nil, err
+	}
+	nw, err := c.ensureNetwork(ctx, req.Cluster)
 	if err != nil {
 		return nil, err
 	}
