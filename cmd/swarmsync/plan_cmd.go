@@ -11,7 +11,7 @@ import (
 )
 
 // planFormats are the formats `swarmsync plan` prints.
-var planFormats = []string{"text", "json", "markdown"}
+var planFormats = []string{"text", "json", "markdown", "dot"}
 
 // planOptions are the flags of `swarmsync plan`.
 type planOptions struct {
@@ -41,7 +41,7 @@ safety limits); with --detailed-exitcode, 2 when there are changes.`,
 		o.src.register(cmd.Flags())
 		cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster to plan (may be omitted when the specs define one cluster)")
 		cmd.Flags().StringVar(&o.observed, "observed", "", "plan against this saved observation (from 'swarmsync observe') instead of observing")
-		cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or markdown")
+		cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json, markdown (for pull-request comments) or dot (the step graph, for Graphviz)")
 		cmd.Flags().StringVar(&o.out, "out", "", "also save the plan JSON to this file (for 'swarmsync apply PLANFILE')")
 		cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 		return cmd
@@ -53,9 +53,10 @@ func runPlan(cmd *cobra.Command, a *app, o *planOptions) error {
 		"json":     func(js []byte) error { _, err := a.stdout.Write(js); return err },
 		"text":     func(js []byte) error { return renderPlanText(a.stdout, js) },
 		"markdown": func(js []byte) error { return renderPlanMarkdown(a.stdout, js) },
+		"dot":      func(js []byte) error { return renderPlanDot(a.stdout, js) },
 	}[o.format]
 	if render == nil {
-		return fmt.Errorf("unknown --format %q: use text, json or markdown", o.format)
+		return fmt.Errorf("unknown --format %q: use text, json, markdown or dot", o.format)
 	}
 	ctx := cmd.Context()
 	c, src, err := loadCluster(ctx, a, &o.src, o.cluster)

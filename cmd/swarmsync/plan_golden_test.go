@@ -106,7 +106,7 @@ func TestPlanMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"### swarmsync plan for `prod`", "**Plan: ", "<details><summary>", "</details>", "| 1 |"} {
+	for _, want := range []string{"### swarmsync plan for `prod`", "**Plan: ", "```mermaid\nflowchart TD\n", "  s1 --> s2\n", "<details><summary>", "</details>", "| 1 |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}
@@ -120,6 +120,7 @@ func TestPlanMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := *p
+	big.Notes = []string{"a note that must survive the cut"}
 	big.Steps = nil
 	for i := range 5000 {
 		s := p.Steps[0]
@@ -140,5 +141,10 @@ func TestPlanMarkdown(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "steps not shown") || !strings.HasSuffix(buf.String(), "</details>\n") {
 		t.Errorf("a cut markdown plan must say what was cut and stay well-formed; tail: %q", buf.String()[buf.Len()-300:])
+	}
+	for _, want := range []string{"**Plan: 5000 to drain.**", "- a note that must survive the cut", "too many to draw here: `swarmsync plan --format dot`"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("a cut markdown plan lacks %q", want)
+		}
 	}
 }

@@ -232,8 +232,10 @@ func renderPlanText(w io.Writer, js []byte) error {
 }
 
 // renderPlanMarkdown writes the plan for a pull-request comment: the
-// summary first, the steps in a collapsible table, never longer than
-// markdownLimit characters (it says how many steps were cut).
+// summary and notes first, the step graph as a Mermaid diagram, the steps
+// in a collapsible table, never longer than markdownLimit characters (the
+// diagram and the table are cut, never the summary or the notes, and it
+// says what was cut).
 func renderPlanMarkdown(w io.Writer, js []byte) error {
 	p, err := decodePlanJSON(js)
 	if err != nil {
@@ -271,6 +273,16 @@ func renderPlanMarkdown(w io.Writer, js []byte) error {
 	tableHead := fmt.Sprintf("\n<details><summary>%d steps</summary>\n\n| # | | action | group | target | reason |\n|---|---|---|---|---|---|\n", len(p.Steps))
 	const tail = "\n</details>\n"
 	budget := markdownLimit - head.Len() - len(tableHead) - len(tail) - 200 // room for the cut notice
+	// The step graph comes whole or not at all, and leaves room for
+	// the table's first rows.
+	graph := fmt.Sprintf("\n_The step graph has %d steps, too many to draw here: `swarmsync plan --format dot` draws it._\n", len(p.Steps))
+	if len(p.Steps) <= mermaidMaxSteps {
+		if g := "\n```mermaid\n" + mermaidGraph(p) + "```\n"; len(g) <= budget/2 {
+			graph = g
+		}
+	}
+	head.WriteString(graph)
+	budget -= len(graph)
 	var body strings.Builder
 	shown := 0
 	for _, r := range rows {
