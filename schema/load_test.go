@@ -178,6 +178,17 @@ func TestLoadDiagnostics(t *testing.T) {
 			want:  []string{`c.yaml:4:34: workers.w.labels.gen: conflicting values 2 and string (mismatched types int and string)`},
 		},
 		{
+			name: "label keys follow Docker's rule; values hold no control character",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 1, labels: {Tier: a, com.docker.x: b, a..b: c, \"k\\e[31m\": d, ok: \"v\\r\"}}}\n")}},
+			want: []string{
+				`c.yaml:4:34: workers.w.labels.Tier: invalid label key "Tier": does not start with a lowercase letter; ` + labelKeyRule,
+				`c.yaml:4:43: workers.w.labels."com.docker.x": invalid label key "com.docker.x": the prefix is reserved by Docker; ` + labelKeyRule,
+				`c.yaml:4:60: workers.w.labels."a..b": invalid label key "a..b": consecutive '.' or '-'; ` + labelKeyRule,
+				`c.yaml:4:69: workers.w.labels."k\u001b[31m": invalid label key "k\x1b[31m": character '\x1b' is not allowed; ` + labelKeyRule,
+				`c.yaml:4:83: workers.w.labels.ok: label ok has a control character in its value; a label value is text shown in plans and terminals: remove the control characters`,
+			},
+		},
+		{
 			name:  "unknown field without a near match lists the allowed ones",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "safety: {zzz: true}\n")}},
 			want:  []string{`c.yaml:4:10: safety.zzz: unknown field "zzz"; allowed fields: maxRemovalsPerApply, allowEmpty, prune`},

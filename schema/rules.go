@@ -107,13 +107,57 @@ func (c *check) labels(g group) {
 	}
 	for it.Next() {
 		k := label(it.Selector())
+		at := append(append([]cue.Selector{}, g.rel...), cue.Str("labels"), it.Selector())
 		if strings.HasPrefix(k, "swarmsync.") {
-			c.report(append(append([]cue.Selector{}, g.rel...), cue.Str("labels"), it.Selector()),
-				fmt.Sprintf("label %q uses the reserved prefix swarmsync.", k),
+			c.report(at, fmt.Sprintf("label %q uses the reserved prefix swarmsync.", k),
 				"swarmsync writes swarmsync.* labels itself; choose another key")
+			continue
+		}
+		if msg := checkLabelKey(k); msg != "" {
+			c.report(at, fmt.Sprintf("invalid label key %q: %s", k, msg), labelKeyRule)
+			continue
+		}
+		if v, err := it.Value().String(); err == nil && strings.ContainsFunc(v, isControl) {
+			c.report(at, fmt.Sprintf("label %s has a control character in its value", k),
+				"a label value is text shown in plans and terminals: remove the control characters")
 		}
 	}
 }
+
+// labelKeyRule is Docker's rule for label keys (docs.docker.com, "Docker
+// object labels").
+const labelKeyRule = "Docker's rule for label keys: lowercase letters, digits, '.' and '-', " +
+	"starting with a letter and ending with a letter or digit, no '..' or '--', at most 128 characters; " +
+	"com.docker.*, io.docker.* and org.dockerproject.* are reserved by Docker"
+
+// checkLabelKey says what is wrong with a node label key, or "".
+func checkLabelKey(k string) string {
+	switch {
+	case k == "":
+		return "empty"
+	case len(k) > 128:
+		return "longer than 128 characters"
+	case strings.HasPrefix(k, "com.docker."), strings.HasPrefix(k, "io.docker."), strings.HasPrefix(k, "org.dockerproject."):
+		return "the prefix is reserved by Docker"
+	case strings.Contains(k, ".."), strings.Contains(k, "--"):
+		return "consecutive '.' or '-'"
+	case k[0] < 'a' || k[0] > 'z':
+		return "does not start with a lowercase letter"
+	}
+	last := k[len(k)-1]
+	if (last < 'a' || last > 'z') && (last < '0' || last > '9') {
+		return "does not end with a lowercase letter or digit"
+	}
+	for _, r := range k {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' {
+			return fmt.Sprintf("character %q is not allowed", r)
+		}
+	}
+	return ""
+}
+
+// isControl reports a C0 or C1 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
 func (c *check) provider(groups []group) {
 	if !c.at(sel("provider")...).Exists() {

@@ -263,7 +263,7 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	if o.format == "json" {
-		logger = slog.New(slog.NewJSONHandler(a.stdout, nil))
+		logger = slog.New(slog.NewJSONHandler(exact(a.stdout), nil))
 	}
 	var sess *session
 	var desired schema.Cluster

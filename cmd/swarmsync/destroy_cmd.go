@@ -100,6 +100,7 @@ func renderDestroyList(w io.Writer, cluster string, live []providers.Instance) {
 		return
 	}
 	for _, in := range live {
+		escapeFields(&in)
 		fmt.Fprintf(w, "  %s  %-18s %s %s\n", in.ID, in.Group, in.State, in.PrivateIP)
 	}
 }

@@ -49,7 +49,7 @@ func runObserve(cmd *cobra.Command, a *app, o *observeOptions) error {
 		return err
 	}
 	if o.out == "" {
-		_, err = a.stdout.Write(js)
+		_, err = exact(a.stdout).Write(js)
 		return err
 	}
 	if err := writeFileAtomic(o.out, js); err != nil {

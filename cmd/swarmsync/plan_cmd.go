@@ -50,7 +50,7 @@ safety limits); with --detailed-exitcode, 2 when there are changes.`,
 
 func runPlan(cmd *cobra.Command, a *app, o *planOptions) error {
 	render := map[string]func([]byte) error{
-		"json":     func(js []byte) error { _, err := a.stdout.Write(js); return err },
+		"json":     func(js []byte) error { _, err := exact(a.stdout).Write(js); return err },
 		"text":     func(js []byte) error { return renderPlanText(a.stdout, js) },
 		"markdown": func(js []byte) error { return renderPlanMarkdown(a.stdout, js) },
 		"dot":      func(js []byte) error { return renderPlanDot(a.stdout, js) },

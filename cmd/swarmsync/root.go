@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -77,7 +78,17 @@ Typical use:
 
 // Main runs the CLI and returns the process exit code. Errors are printed
 // once, here, to stderr.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	// Everything printed leaves under the printing rule (output.go).
+	stdout, stderr = newSafeWriter(stdout), newSafeWriter(stderr)
+	defer func() {
+		// Exit code 2 means "changes": a panic must not reach the runtime,
+		// which would exit 2.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "Error: internal error (a bug in swarmsync, please report it): %s\n%s", escapeField(fmt.Sprint(r)), debug.Stack())
+			code = exitError
+		}
+	}()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(a)
 	root.SetArgs(args)
@@ -91,6 +102,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		return ec.code
 	}
-	fmt.Fprintf(stderr, "Error: %v\n", err)
+	renderError(stderr, err)
 	return exitError
 }

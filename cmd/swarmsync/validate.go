@@ -127,6 +127,7 @@ func newValidateView(co *checkout, res *schema.Result, clusters []schema.Cluster
 }
 
 func (v validateView) renderText(w io.Writer) error {
+	escapeFields(&v)
 	for _, c := range v.Clusters {
 		workers := "no workers"
 		if len(c.Workers) > 0 {
@@ -153,7 +154,7 @@ func (v validateView) renderText(w io.Writer) error {
 }
 
 func (v validateView) renderJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(exact(w))
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
@@ -162,6 +163,6 @@ func (v validateView) renderJSON(w io.Writer) error {
 // file:line:col: path: message.
 func renderDiagnostics(w io.Writer, ds schema.Diagnostics) {
 	for _, d := range ds {
-		fmt.Fprintln(w, d.String())
+		fmt.Fprintln(w, escapeField(d.String()))
 	}
 }

@@ -42,7 +42,7 @@ func newApplyView(w io.Writer, format string) (*applyView, error) {
 	case "text":
 		return &applyView{w: w}, nil
 	case "json":
-		return &applyView{w: w, json: true, enc: json.NewEncoder(w)}, nil
+		return &applyView{w: w, json: true, enc: json.NewEncoder(exact(w))}, nil
 	}
 	return nil, fmt.Errorf("unknown --format %q: use text or json", format)
 }
@@ -54,7 +54,7 @@ func applyViewFor(w io.Writer, format string) (*applyView, error) {
 	if err != nil || v.json {
 		return v, err
 	}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
+	if f, ok := terminalFile(w); ok && isTerminal(f) {
 		v.live = newLiveRegion(func() int { return terminalWidth(f) }, everySecond)
 	}
 	return v, nil
@@ -116,7 +116,7 @@ func (l *liveRegion) draw(b *strings.Builder) {
 	width := l.width()
 	for _, r := range l.running {
 		el := max(l.now.Sub(r.at), 0).Truncate(time.Second)
-		line := []rune(fmt.Sprintf("  [%5s] %s", el, r.line))
+		line := []rune(fmt.Sprintf("  [%5s] %s", el, escapeField(r.line)))
 		if width > 1 && len(line) > width-1 {
 			line = append(line[:width-2], '~')
 		}
@@ -126,20 +126,22 @@ func (l *liveRegion) draw(b *strings.Builder) {
 }
 
 // write writes, under the lock, the region erased, what text adds, and the
-// region drawn again, in one Write.
+// region drawn again, in one Write. The view's own cursor controls are
+// written exact; everything else under the printing rule.
 func (v *applyView) write(text func(b *strings.Builder)) error {
-	var b strings.Builder
+	var b, t strings.Builder
 	if v.live != nil {
 		v.live.erase(&b)
 	}
-	text(&b)
+	text(&t)
+	b.WriteString(escape(t.String(), false))
 	if v.live != nil {
 		v.live.draw(&b)
 	}
 	if b.Len() == 0 {
 		return nil
 	}
-	_, err := io.WriteString(v.w, b.String())
+	_, err := io.WriteString(exact(v.w), b.String())
 	return err
 }
 
@@ -269,7 +271,7 @@ func (v *applyView) StepStarted(s plan.Step, at time.Time) {
 		_ = v.emit(applyEvent{Type: "step_started", Time: &at, Step: s.ID, Action: s.Action, Group: s.Group, Target: target(s), Reason: s.Reason})
 		return
 	}
-	line := fmt.Sprintf("%s: %s %s%s", s.ID, s.Action, s.Group, suffix(target(s)))
+	line := escapeField(fmt.Sprintf("%s: %s %s%s", s.ID, s.Action, s.Group, suffix(target(s))))
 	if v.live != nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
@@ -300,13 +302,13 @@ func (v *applyView) StepFinished(s plan.Step, r apply.StepResult) {
 	case apply.StatusDone:
 		extra := ""
 		if len(r.Instances) > 0 {
-			extra = " [" + strings.Join(r.Instances, ", ") + "]"
+			extra = " [" + escapeField(strings.Join(r.Instances, ", ")) + "]"
 		}
 		_ = v.printf("%s: done after %s%s\n", s.ID, r.Elapsed.Round(100*time.Millisecond), extra)
 	case apply.StatusSkipped:
-		_ = v.printf("%s: %s\n", s.ID, r.Error)
+		_ = v.printf("%s: %s\n", s.ID, escapeField(r.Error))
 	default:
-		_ = v.printf("%s: %s after %s: %s\n", s.ID, r.Status, r.Elapsed.Round(100*time.Millisecond), r.Error)
+		_ = v.printf("%s: %s after %s: %s\n", s.ID, r.Status, r.Elapsed.Round(100*time.Millisecond), escapeField(r.Error))
 	}
 }
 

@@ -224,7 +224,11 @@ func initFlagError(ds schema.Diagnostics) error {
 		}
 		msgs = append(msgs, msg)
 	}
-	return errors.New(strings.Join(msgs, "\n"))
+	errs := make([]error, len(msgs))
+	for i, m := range msgs {
+		errs[i] = errors.New(m)
+	}
+	return errors.Join(errs...)
 }
 
 // plainScalar is a YAML scalar that needs no quotes, unless it reads as a

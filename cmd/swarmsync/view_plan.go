@@ -165,11 +165,14 @@ func stepDetail(s plan.Step) string {
 	return fmt.Sprintf("availability=%s %s", s.Availability, strings.Join(kv, " "))
 }
 
+// decodePlanJSON decodes the plan for a text view: every string escaped as
+// a field (output.go).
 func decodePlanJSON(js []byte) (*plan.Plan, error) {
 	p, err := plan.UnmarshalPlan(js)
 	if err != nil {
 		return nil, fmt.Errorf("failed to render plan: %w", err)
 	}
+	escapeFields(p)
 	return p, nil
 }
 

@@ -47,7 +47,7 @@ type daemonStatus struct {
 }
 
 func renderStatusJSON(w io.Writer, r *statusReport) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(exact(w))
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(r); err != nil {
@@ -58,7 +58,9 @@ func renderStatusJSON(w io.Writer, r *statusReport) error {
 
 // renderStatusText prints the report compactly: a header, the Swarm, a
 // table of groups with what is wrong under it, the drift and the daemon.
+// It escapes r's strings in place (output.go): r is not used after.
 func renderStatusText(w io.Writer, r *statusReport) error {
+	escapeFields(r)
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
