@@ -178,7 +178,7 @@ func TestLoadDiagnostics(t *testing.T) {
 			want:  []string{`c.yaml:4:34: workers.w.labels.gen: conflicting values 2 and string (mismatched types int and string)`},
 		},
 		{
-			name: "label keys follow Docker's rule; values hold no control character",
+			name:  "label keys follow Docker's rule; values hold no control character",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 1, labels: {Tier: a, com.docker.x: b, a..b: c, \"k\\e[31m\": d, ok: \"v\\r\"}}}\n")}},
 			want: []string{
 				`c.yaml:4:34: workers.w.labels.Tier: invalid label key "Tier": does not start with a lowercase letter; ` + labelKeyRule,
