@@ -69,6 +69,38 @@ func IsSpecFile(name string) bool {
 	return false
 }
 
+// NoSpecsError is returned by LoadDir for a directory without spec files.
+type NoSpecsError struct {
+	// Dir is the directory read; callers that read a copy (a checkout)
+	// should say where it came from instead.
+	Dir string
+	// SubDirs are its sub-directories (names, sorted) that hold spec
+	// files: the specs the caller probably meant.
+	SubDirs []string
+}
+
+func (e *NoSpecsError) Error() string {
+	return fmt.Sprintf("no cluster specs found in %s: add a .yaml or .cue file", e.Dir)
+}
+
+// specSubDirs lists the sub-directories of dir that hold spec files.
+func specSubDirs(dir string, entries []os.DirEntry) []string {
+	var subs []string
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		inner, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(inner, func(f os.DirEntry) bool { return !f.IsDir() && IsSpecFile(f.Name()) }) {
+			subs = append(subs, e.Name())
+		}
+	}
+	return subs
+}
+
 // LoadDir loads every spec file directly in dir (*.yaml, *.yml and *.cue;
 // hidden files and sub-directories are skipped). Problems with the specs
 // are returned as Diagnostics, every one of them at once.
@@ -97,7 +129,7 @@ func LoadDir(dir string) (*Result, error) {
 		files = append(files, File{Name: e.Name(), Data: data})
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no cluster specs found in %s: add a .yaml or .cue file", dir)
+		return nil, &NoSpecsError{Dir: dir, SubDirs: specSubDirs(dir, entries)}
 	}
 	return Load(files)
 }

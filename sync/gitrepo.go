@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
@@ -32,6 +33,9 @@ type repository interface {
 	verify(hash, armoredKeyRing string) (string, error)
 	// writeTree writes the subtree at p of the commit into dst.
 	writeTree(hash, p, dst string) error
+	// uncommitted lists the files under p of the work tree that differ
+	// from HEAD (none for a bare repository).
+	uncommitted(p string) ([]string, error)
 }
 
 // remote is the narrow view of a remote repository.
@@ -101,6 +105,58 @@ func (g *gitRepo) resolveLocal(ref string) (string, error) {
 		return h.String(), nil
 	}
 	return "", errRefNotFound
+}
+
+// maxUncommitted bounds the list of uncommitted files (the rest is
+// counted).
+const maxUncommitted = 20
+
+// fileStates name go-git's status codes.
+var fileStates = map[git.StatusCode]string{
+	git.Untracked:          "untracked",
+	git.Modified:           "modified",
+	git.Added:              "added",
+	git.Deleted:            "deleted",
+	git.Renamed:            "renamed",
+	git.Copied:             "copied",
+	git.UpdatedButUnmerged: "unmerged",
+}
+
+func (g *gitRepo) uncommitted(p string) ([]string, error) {
+	wt, err := g.r.Worktree()
+	if errors.Is(err, git.ErrIsBareRepository) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, fs := range st {
+		if p != "" && name != p && !strings.HasPrefix(name, p+"/") {
+			continue
+		}
+		code := fs.Worktree
+		if code == git.Unmodified {
+			code = fs.Staging
+		}
+		if code == git.Unmodified {
+			continue
+		}
+		state := fileStates[code]
+		if state == "" {
+			state = "changed"
+		}
+		out = append(out, name+" ("+state+")")
+	}
+	slices.Sort(out)
+	if len(out) > maxUncommitted {
+		out = append(out[:maxUncommitted], fmt.Sprintf("and %d more", len(out)-maxUncommitted))
+	}
+	return out, nil
 }
 
 // candidateRefs are the full ref names a short ref may mean, in order.

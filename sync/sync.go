@@ -42,6 +42,11 @@ type Result struct {
 	Path     string   // the sub-path, clean, slash-separated ("" = root)
 	Revision Revision // commit hash or dir:sha256:…
 	Commit   *Commit  // nil for a plain directory
+	// Uncommitted lists the files under Path of a local work tree read at
+	// its HEAD that differ from HEAD ("specs/a.yaml (modified)"), sorted:
+	// those edits are not in Dir. Empty for other sources and for an
+	// explicit ref.
+	Uncommitted []string
 	// Fetched reports that objects were transferred from the remote on
 	// this pull; false when the cache already held the commit (including
 	// the cheap no-change poll).
@@ -133,7 +138,17 @@ func (p *Puller) Pull(ctx context.Context, src Source) (*Result, error) {
 		if err != nil {
 			return nil, p.refError(loc, src.Ref, err)
 		}
-		return p.finish(repo, loc, hash, res)
+		if res, err = p.finish(repo, loc, hash, res); err != nil {
+			return nil, err
+		}
+		if src.Ref == "" {
+			// HEAD of a work tree: say which files under the path differ
+			// from it (they are not what is read).
+			if res.Uncommitted, err = repo.uncommitted(res.Path); err != nil {
+				return nil, fmt.Errorf("failed to read the status of the work tree %s: %w", loc.display, err)
+			}
+		}
+		return res, nil
 	}
 	return p.pullRemote(ctx, loc, src, res)
 }

@@ -90,13 +90,8 @@ func loadCluster(ctx context.Context, a *app, src *sourceFlags, name string) (sc
 	if err != nil {
 		return schema.Cluster{}, plan.Source{}, err
 	}
-	res, err := schema.LoadDir(co.Dir)
+	res, err := loadSpecs(a, co)
 	if err != nil {
-		var ds schema.Diagnostics
-		if errors.As(err, &ds) {
-			renderDiagnostics(a.stderr, ds)
-			return schema.Cluster{}, plan.Source{}, exitCodeError{exitError}
-		}
 		return schema.Cluster{}, plan.Source{}, err
 	}
 	var c schema.Cluster

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/pflag"
 
+	"github.com/swarmsync/swarmsync/schema"
 	gitsync "github.com/swarmsync/swarmsync/sync"
 )
 
@@ -47,6 +49,9 @@ type checkout struct {
 	Commit string // resolved commit, or "dir:<digest>" for a plain directory
 	Path   string
 	Signer string // fingerprint of the trusted key that signed Commit (with --verify-signatures)
+	// Uncommitted are the work tree's files that differ from the HEAD
+	// read (local work trees only).
+	Uncommitted []string
 }
 
 // puller builds the Git puller from the flags and the environment.
@@ -89,9 +94,27 @@ func (s *sourceFlags) checkout(ctx context.Context) (*checkout, error) {
 	if err != nil {
 		return nil, err
 	}
-	co := &checkout{Dir: res.Dir, Repo: res.Repo, Ref: res.Ref, Commit: string(res.Revision), Path: res.Path}
+	co := &checkout{Dir: res.Dir, Repo: res.Repo, Ref: res.Ref, Commit: string(res.Revision), Path: res.Path, Uncommitted: res.Uncommitted}
 	if res.Commit != nil {
 		co.Signer = res.Commit.Signer
 	}
 	return co, nil
+}
+
+// loadSpecs loads the specs of a checkout. It warns (on stderr) when the
+// work tree has edits that are not read, prints the diagnostics of invalid
+// specs, and says which --path to use when there are no specs.
+func loadSpecs(a *app, co *checkout) (*schema.Result, error) {
+	renderUncommitted(a.stderr, co)
+	res, err := schema.LoadDir(co.Dir)
+	var ds schema.Diagnostics
+	var none *schema.NoSpecsError
+	switch {
+	case errors.As(err, &ds):
+		renderDiagnostics(a.stderr, ds)
+		return nil, exitCodeError{exitError}
+	case errors.As(err, &none):
+		return nil, errors.New(noSpecsMessage(co, none.SubDirs))
+	}
+	return res, err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -50,13 +49,8 @@ func runValidate(cmd *cobra.Command, a *app, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := schema.LoadDir(co.Dir)
+	res, err := loadSpecs(a, co)
 	if err != nil {
-		var ds schema.Diagnostics
-		if errors.As(err, &ds) {
-			renderDiagnostics(a.stderr, ds)
-			return exitCodeError{exitError}
-		}
 		return err
 	}
 	clusters := res.Clusters
