@@ -59,14 +59,24 @@ func (r *Recorder) Text() string {
 // The plan, its JSON and the outcome are recorded in rec.
 func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, rec *Recorder) (*plan.Plan, *apply.Result, error) {
 	t.Helper()
+	phase := func(string) {}
+	var hook apply.Hook = rec
+	if w.Calls != nil {
+		phase = w.Calls.SetPhase
+		hook = phaseHook{rec: rec, calls: w.Calls}
+		defer phase("idle")
+	}
+	phase("find-leader")
 	sw, err := w.Leader(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to reach the swarm: %w", err)
 	}
+	phase("observe")
 	obs, err := observe.Take(ctx, w.Cloud, sw, spec.Name, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
+	phase("plan")
 	p, err := plan.Compute(spec, obs, plan.Source{Repo: "e2e", Commit: "test"})
 	if err != nil {
 		return nil, nil, err
@@ -74,9 +84,10 @@ func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, 
 	if b, err := plan.MarshalPlan(p); err == nil {
 		rec.Add(string(b))
 	}
+	phase("apply")
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: w.Cloud, Swarm: sw, Dialer: w.Dialer, Clock: apply.SystemClock{},
-		Hook: rec, PollInterval: 250 * time.Millisecond, FindLeader: w.Leader,
+		Hook: hook, PollInterval: 250 * time.Millisecond, FindLeader: w.Leader,
 	})
 	if res != nil {
 		rec.Add(fmt.Sprintf("%+v", *res))

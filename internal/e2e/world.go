@@ -35,6 +35,26 @@ type World struct {
 	Dialer apply.SwarmDialer
 	// ImportImage puts the lab task image (lab/busybox) on the instances.
 	ImportImage func(ctx context.Context, insts ...providers.Instance) error
+	// Calls, when set, counts the API calls of every pass: Converge moves
+	// it from phase to phase, and the world's Docker endpoints count
+	// through it. Set it with CountCalls.
+	Calls *Calls
+}
+
+// CountCalls makes the world count its calls: the cloud is wrapped, and
+// Docker endpoints opened from now on count their requests.
+func (w *World) CountCalls() *Calls {
+	w.Calls = NewCalls()
+	w.Cloud = w.Calls.Cloud(w.Cloud)
+	return w.Calls
+}
+
+// dockerOpts are the options of the world's Docker endpoints.
+func (w *World) dockerOpts() []docker.Option {
+	if w.Calls == nil {
+		return nil
+	}
+	return []docker.Option{docker.WithRoundTripper(w.Calls.RoundTripper)}
 }
 
 // NewLocalWorld returns a world of local machines with its own state
@@ -55,7 +75,8 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 	}
 	spec := LabSpec(name, fmt.Sprintf("10.247.%d.0/24", subnet))
 	spec.UserData = lab.FastTemplate(t, "local")
-	w := &World{
+	w := &World{}
+	*w = World{
 		Name:  "local",
 		Spec:  spec,
 		Cloud: cloud,
@@ -64,14 +85,14 @@ func NewLocalWorld(t testing.TB, name string, subnet int) *World {
 			if err != nil {
 				return nil, err
 			}
-			return docker.PickEndpoint(ctx, eps)
+			return docker.PickEndpoint(ctx, eps, w.dockerOpts()...)
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
-			return docker.New(cloud.Endpoint(inst.ID))
+			return docker.New(cloud.Endpoint(inst.ID), w.dockerOpts()...)
 		},
 		ImportImage: (&lab.Lab{Cloud: cloud}).ImportImage,
 		Dialer: dialer(func(ctx context.Context, inst providers.Instance) (providers.Swarm, error) {
-			sw, err := docker.New(cloud.Endpoint(inst.ID))
+			sw, err := docker.New(cloud.Endpoint(inst.ID), w.dockerOpts()...)
 			if err != nil {
 				return nil, err
 			}
