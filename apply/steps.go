@@ -190,6 +190,9 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		count = 1
 	}
 	in := UserDataInput{Cluster: c.Name, Group: s.Group, Role: role, Init: s.Init, Provider: c.Provider.Kind()}
+	if s.Init && c.Daemon != nil && c.Daemon.Enabled {
+		in.Daemon = c.Daemon
+	}
 	if s.Init && count != 1 {
 		return nil, fmt.Errorf("failed to launch: the launch that initialises the Swarm must start exactly one manager, not %d", count)
 	}

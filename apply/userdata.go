@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strings"
 	"text/template"
 
 	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
 )
 
 //go:embed templates/*.sh.tmpl
@@ -27,6 +29,19 @@ type UserDataInput struct {
 	ManagerAddr string
 	// Provider is the provider kind ("aws", "local").
 	Provider string
+	// Daemon is set on the launch that creates the Swarm when the spec
+	// enables the daemon: the user data then starts swarmsync's reconciler
+	// as a global service on the managers.
+	Daemon *schema.Daemon
+}
+
+// funcs are the template functions user data can use: shq quotes a value
+// for a POSIX shell (spec values are input, never shell syntax).
+var funcs = template.FuncMap{"shq": shellQuote}
+
+// shellQuote quotes s as one single-quoted POSIX shell word.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // DefaultTemplate returns the default user-data template text for a provider
@@ -48,7 +63,7 @@ func RenderUserData(tmpl string, in UserDataInput) ([]byte, error) {
 			return nil, err
 		}
 	}
-	t, err := template.New("userData").Option("missingkey=error").Parse(tmpl)
+	t, err := template.New("userData").Funcs(funcs).Option("missingkey=error").Parse(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse the user-data template (spec field userData): %w", err)
 	}

@@ -1,8 +1,12 @@
 package apply
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
 )
 
 func TestRenderUserData(t *testing.T) {
@@ -56,5 +60,47 @@ func TestRenderUserData(t *testing.T) {
 	}
 	if _, err := RenderUserData("", UserDataInput{Provider: "local"}); err == nil {
 		t.Error("a join without token and address rendered")
+	}
+}
+
+// TestUserDataStartsDaemon: with the spec's daemon enabled, the user data of
+// the launch that creates the Swarm creates the global service, every spec
+// value quoted as one shell word; other launches start nothing.
+func TestUserDataStartsDaemon(t *testing.T) {
+	d := &schema.Daemon{Enabled: true, Image: "reg.example/swarmsync:v1'; touch /tmp/owned; '", Repo: "https://git.example/ops/c.git", Path: "prod", Port: 9191}
+	for _, provider := range []string{"aws", "local"} {
+		t.Run(provider, func(t *testing.T) {
+			out, err := RenderUserData("", UserDataInput{Cluster: "c1", Group: "managers", Role: providers.RoleManager, Init: true, Provider: provider, Daemon: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{
+				"docker service create --detach --name swarmsync",
+				"--mode global --constraint node.role==manager",
+				"--publish mode=host,target=9191,published=9191",
+				`'reg.example/swarmsync:v1'\''; touch /tmp/owned; '\'''`,
+				"--repo 'https://git.example/ops/c.git' --cluster 'c1' --path 'prod'",
+				"--listen :9191",
+			} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("user data lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "--ref") {
+				t.Errorf("user data names a ref the spec does not:\n%s", out)
+			}
+			sh := exec.Command("sh", "-n")
+			sh.Stdin = strings.NewReader(string(out))
+			if b, err := sh.CombinedOutput(); err != nil {
+				t.Errorf("user data is not valid sh: %v\n%s\n%s", err, b, out)
+			}
+			join, err := RenderUserData("", UserDataInput{Cluster: "c1", Group: "managers", Role: providers.RoleManager, Provider: provider, JoinToken: "t", ManagerAddr: "10.0.0.1:2377"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(join), "service create") {
+				t.Errorf("a join starts the daemon:\n%s", join)
+			}
+		})
 	}
 }

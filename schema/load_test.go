@@ -80,6 +80,16 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "daemon gets its default port",
+			files: []File{{"c.yaml", []byte("name: a\nprovider: {local: {}}\nmanagers: {count: 1}\n" +
+				"daemon: {enabled: true, image: 'swarmsync:v1', repo: 'https://git.example.com/ops/c.git', path: prod}\n")}},
+			want: []Cluster{func() Cluster {
+				c := defaults(Cluster{Name: "a", Provider: Provider{Local: &LocalProvider{Subnet: "10.231.0.0/24"}}, Managers: Managers{Count: 1}, Pos: Pos{"c.yaml", 1, 1}})
+				c.Daemon = &Daemon{Enabled: true, Image: "swarmsync:v1", Repo: "https://git.example.com/ops/c.git", Path: "prod", Port: 9090}
+				return c
+			}()},
+		},
+		{
 			name: "schedules accept descriptors and five fields",
 			files: []File{{"c.yaml", []byte("name: a\nprovider: {local: {}}\nmanagers: {count: 3}\n" +
 				"schedule: {reconcile: '*/5 * * * *', rotateJoinTokens: '@weekly', disruptionWindows: [{cron: '@every 6h', duration: 30m}, {cron: '0 2 * * SAT', duration: 4h}]}\n")}},

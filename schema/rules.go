@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -98,6 +99,23 @@ func (c *check) rules() {
 	c.provider(groups)
 	c.durations()
 	c.crons()
+	c.daemonRepo()
+}
+
+// daemonRepo refuses credentials in daemon.repo: the spec is not a place
+// for secrets (the Git token is a Docker secret).
+func (c *check) daemonRepo() {
+	rel := sel("daemon.repo")
+	s, ok := c.str(rel...)
+	if !ok {
+		return
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			c.report(rel, "a URL with a password",
+				"remove the credentials from the URL; the daemon reads its Git token from the Docker secret swarmsync_git_token")
+		}
+	}
 }
 
 func (c *check) labels(g group) {

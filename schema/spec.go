@@ -24,6 +24,10 @@ type Cluster struct {
 	// UserData is an optional custom user-data template (Go text/template).
 	// Empty means the provider's default template.
 	UserData string `json:"userData,omitempty"`
+	// Daemon, when enabled, is started by the user data of the manager
+	// that creates the Swarm. It shapes no machine: it is not part of the
+	// config digest.
+	Daemon *Daemon `json:"daemon,omitempty"`
 
 	// Pos is where the cluster was defined (file:line:col). It is for
 	// diagnostics only and must not drive planning.
@@ -130,6 +134,17 @@ type Safety struct {
 	MaxRemovalsPerApply int  `json:"maxRemovalsPerApply"`
 	AllowEmpty          bool `json:"allowEmpty"`
 	Prune               bool `json:"prune"`
+}
+
+// Daemon is swarmsync's reconciler started as a global service on the
+// managers by the first manager's user data.
+type Daemon struct {
+	Enabled bool   `json:"enabled"`
+	Image   string `json:"image"`
+	Repo    string `json:"repo"`
+	Ref     string `json:"ref,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Port    int    `json:"port"`
 }
 
 // JoinTokens says whether the join token used by newly joined nodes is

@@ -30,6 +30,8 @@ type applyOptions struct {
 	format  string
 	auto    bool
 	listen  string
+	// webhookSecretFile holds the webhook secret (a Docker secret).
+	webhookSecretFile string
 }
 
 func init() {
@@ -80,6 +82,7 @@ never appear in any output.`,
 		cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, or json (one event per line)")
 		cmd.Flags().BoolVar(&o.auto, "auto", false, "reconcile continuously on schedule.reconcile (only the leader acts)")
 		cmd.Flags().StringVar(&o.listen, "listen", "", "with --auto: serve /healthz and /status on this address (e.g. 127.0.0.1:9090)")
+		cmd.Flags().StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "with --auto: file holding the webhook secret (default: "+defaultWebhookSecretFile+" if it exists)")
 		return cmd
 	})
 }

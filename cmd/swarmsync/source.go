@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -23,6 +24,7 @@ type sourceFlags struct {
 	Path     string
 	CacheDir string
 
+	GitTokenFile          string // file holding the https token (a Docker secret in the daemon)
 	VerifySignatures      string // armored keyring file of trusted OpenPGP public keys
 	SSHKey                string // ssh private key file (default: $SWARMSYNC_GIT_SSH_KEY, then the ssh-agent)
 	KnownHosts            string // known_hosts file (default: $SWARMSYNC_GIT_KNOWN_HOSTS, $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)
@@ -34,6 +36,7 @@ func (s *sourceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Ref, "ref", "", "branch, tag or full commit hash to use (default: the repository's HEAD)")
 	fs.StringVar(&s.Path, "path", "", "sub-directory of the repository that holds the specs")
 	fs.StringVar(&s.CacheDir, "cache-dir", "", "where clones and checkouts are cached (default: the user cache directory)")
+	fs.StringVar(&s.GitTokenFile, "git-token-file", "", "file holding the https Git token (default: $"+gitsync.EnvToken+", then "+defaultGitTokenFile+" if it exists)")
 	fs.StringVar(&s.VerifySignatures, "verify-signatures", "", "file of trusted OpenPGP public keys (armored); the commit must carry a good signature from one of them")
 	fs.StringVar(&s.SSHKey, "ssh-key", "", "ssh private key file for ssh URLs (default: $"+gitsync.EnvSSHKey+", then the ssh-agent); passphrase from $"+gitsync.EnvSSHPassphrase)
 	fs.StringVar(&s.KnownHosts, "known-hosts", "", "known_hosts file to verify ssh host keys against (default: $"+gitsync.EnvKnownHosts+", $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)")
@@ -61,6 +64,11 @@ func (s *sourceFlags) puller() (*gitsync.Puller, error) {
 		Auth:     gitsync.AuthFromEnv(os.Getenv),
 		Logger:   slog.Default(),
 	}
+	tok, err := s.gitToken(opts.Auth.Token)
+	if err != nil {
+		return nil, err
+	}
+	opts.Auth.Token = tok
 	if s.SSHKey != "" {
 		opts.Auth.SSHKeyFile = s.SSHKey
 	}
@@ -82,6 +90,35 @@ func (s *sourceFlags) puller() (*gitsync.Puller, error) {
 		}
 	}
 	return gitsync.New(opts)
+}
+
+// defaultGitTokenFile is where the daemon's Docker secret appears.
+const defaultGitTokenFile = "/run/secrets/swarmsync_git_token"
+
+// gitToken picks the https token: --git-token-file, else the environment's
+// (env), else the Docker secret's file when it exists.
+func (s *sourceFlags) gitToken(env string) (string, error) {
+	path := s.GitTokenFile
+	if path == "" {
+		if env != "" {
+			return env, nil
+		}
+		if _, err := os.Stat(defaultGitTokenFile); err != nil {
+			return "", nil
+		}
+		path = defaultGitTokenFile
+	}
+	return readSecretFile(path, "--git-token-file")
+}
+
+// readSecretFile reads a secret from a file (trailing newlines dropped).
+// Errors name the flag and the file, never the content.
+func readSecretFile(path, flag string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("failed to read %s: %w", flag, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // checkout resolves the source flags to a directory of spec files.
@@ -118,3 +155,7 @@ func loadSpecs(a *app, co *checkout) (*schema.Result, error) {
 	}
 	return res, err
 }
+
+// defaultWebhookSecretFile is where the daemon's webhook secret (a Docker
+// secret) appears.
+const defaultWebhookSecretFile = "/run/secrets/swarmsync_webhook_secret"
