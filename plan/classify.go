@@ -94,7 +94,9 @@ func (b *builder) classify() {
 			if reachable(n) {
 				c.raftReachable++
 			}
-			if n.Leader {
+			if n.Leader && reachable(n) {
+				// A Down node may still carry the leader flag it had
+				// before it went Down: only a reachable manager leads.
 				c.leader = n.ID
 			}
 		}
@@ -164,6 +166,8 @@ func (b *builder) classify() {
 		case m.node == nil:
 			g.pending = append(g.pending, m)
 			g.kept = append(g.kept, m)
+		case m.isManager() && !reachable(m.node) && b.holdDown(m):
+			g.kept = append(g.kept, m)
 		case m.isManager() && !reachable(m.node):
 			c.deadManagers = append(c.deadManagers, m)
 		case m.isManager() && in.Group != schema.ManagersGroup:
@@ -171,7 +175,9 @@ func (b *builder) classify() {
 			g.kept = append(g.kept, m)
 		case !m.isManager() && in.Group == schema.ManagersGroup:
 			g.misplaced = append(g.misplaced, m)
-		case m.node.State == providers.NodeDown && !in.LaunchedAt.Add(joinTimeout).After(b.now) && declared:
+		case m.node.State == providers.NodeDown && declared && b.holdDown(m):
+			g.kept = append(g.kept, m)
+		case m.node.State == providers.NodeDown && declared:
 			g.broken = append(g.broken, m)
 		default:
 			g.kept = append(g.kept, m)

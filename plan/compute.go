@@ -56,6 +56,7 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 		p.Steps = []Step{}
 	}
 	p.Notes = b.notes
+	p.Held = b.downHeld
 	p.Summary = map[Action]int{}
 	for _, s := range p.Steps {
 		p.Summary[s.Action]++
@@ -100,6 +101,9 @@ type builder struct {
 	hold       bool
 	nextWindow time.Time
 	held       int // disruptive changes held back
+
+	// downHeld are the nodes left alone within update.downGrace.
+	downHeld []HeldNode
 
 	// rotationDue is set when schedule.rotateJoinTokens is due at now;
 	// rotationAt is the activation that made it due (see rotation.go).

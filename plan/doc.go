@@ -23,12 +23,25 @@
 //     than update.joinTimeout ago whose node has not joined: pending, awaited,
 //     never relaunched before);
 //   - stale: an instance whose node never joined within update.joinTimeout;
-//   - broken: a worker of a declared group whose node is Down while its
-//     instance runs, launched more than update.joinTimeout ago. The
-//     observation has no "Down since"; the instance's age stands in for it
-//     (a node Down within joinTimeout of its launch is still given time);
+//   - held: a node that may come back (a reboot, a dockerd restart, a
+//     network blip): a worker of a declared group whose node is Down, or a
+//     manager that is not reachable, while its instance runs, and that has
+//     not been Down for update.downGrace yet. "Down since" is the node's
+//     DownSince (the Swarm's own record: the node object's update time
+//     while it is Down, so restarts and leader changes keep it). An
+//     unreachable manager whose node is not Down, and a Down node whose
+//     observation does not record since when (a file from an older
+//     version), are held until an observation shows them Down for the
+//     grace: acting on less is acting on one glance. A held member counts
+//     toward its group and is frozen, except that a scale-down may still
+//     pick it (a Down node goes first; a stray manager never by a worker
+//     group). A note names it, since when and when it would be replaced;
+//     update.downGrace 0 holds nothing;
+//   - broken: a worker of a declared group whose node has been Down for
+//     update.downGrace while its instance runs;
 //   - a dead manager: a raft member that is not reachable (owned, or a node
-//     with our labels);
+//     with our labels), past update.downGrace when its instance runs (no
+//     grace when the cloud says its instance is gone);
 //   - a stray manager: a manager whose instance is in a worker group;
 //   - misplaced: a managers-group instance whose node is a worker (an
 //     interrupted removal);
@@ -92,6 +105,8 @@
 //     members of the group (so what remains stays spread), then the oldest,
 //     then the smallest id (pickVictims).
 //   - Lost quorum plans nothing and explains the manual recovery.
+//   - The leader is the reachable manager with the leader flag: a Down
+//     node may still carry the flag it had before it went Down.
 //
 // # Removal budget
 //

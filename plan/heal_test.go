@@ -17,13 +17,15 @@ import (
 // the launch that makes up the count first, then terminate and
 // remove-node, within safety.maxRemovalsPerApply.
 func TestDownWorkerReplaced(t *testing.T) {
-	// down marks the first n web nodes Down, their instances launched ago.
+	// down marks the first n web nodes Down for ago, their instances
+	// launched ago.
 	down := func(o Observed, n int, ago time.Duration) Observed {
 		ids := map[string]bool{}
 		for i := range o.Swarm.Nodes {
 			nd := &o.Swarm.Nodes[i]
 			if n > 0 && nd.Labels[providers.NodeLabelGroup] == "workers/web" {
 				nd.State = providers.NodeDown
+				nd.DownSince = t0.Add(-ago)
 				ids[nd.InstanceID()] = true
 				n--
 			}
@@ -58,8 +60,29 @@ func TestDownWorkerReplaced(t *testing.T) {
 			},
 		},
 		{
-			name: "Down within joinTimeout of its launch: given time",
+			name: "Down for less than update.downGrace: left alone",
+			o:    func(c schema.Cluster) Observed { return down(steady(c), 1, 4*time.Minute) },
+			note: "left alone for update.downGrace (5m0s) and replaced at 2026-05-01T12:01:00Z if it is still Down",
+		},
+		{
+			name: "Down since a time the observation does not record: left alone",
+			o: func(c schema.Cluster) Observed {
+				o := down(steady(c), 1, time.Hour)
+				for i := range o.Swarm.Nodes {
+					o.Swarm.Nodes[i].DownSince = time.Time{}
+				}
+				return o
+			},
+			note: "Down since a time the observation does not record",
+		},
+		{
+			name: "Down for exactly update.downGrace: replaced",
 			o:    func(c schema.Cluster) Observed { return down(steady(c), 1, 5*time.Minute) },
+			want: []stepView{
+				{ActionLaunch, "workers/web x1 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""},
+				{ActionTerminate, "i-00010"}, {ActionRemoveNode, "i-00010"},
+				{ActionRotateJoinToken, ""},
+			},
 		},
 		{
 			name:  "more than the spec wants: removed, not replaced",

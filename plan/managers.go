@@ -49,7 +49,7 @@ func (b *builder) managers() {
 	kept := slices.Clone(g.kept)
 	// Scale down: never the leader (at least one manager stays).
 	if excess := len(kept) - want; excess > 0 {
-		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen || m.isLeader(b.leader) })
+		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return (m.frozen && !m.held) || m.isLeader(b.leader) })
 		for _, m := range pickVictims(cands, excess, kept) {
 			if !b.allow(m) || !b.takeHeal() {
 				continue
@@ -67,7 +67,7 @@ func (b *builder) managers() {
 	// Replacement, surge first.
 	var outdated []*member
 	for _, m := range kept {
-		if m.outdated && !m.isLeader(b.leader) {
+		if m.outdated && !m.frozen && !m.isLeader(b.leader) {
 			outdated = append(outdated, m)
 		}
 	}

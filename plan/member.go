@@ -25,6 +25,10 @@ type member struct {
 	// touches them: a node whose instance the cloud does not list yet, a
 	// stray manager that cannot be demoted yet.
 	frozen bool
+	// held marks a member whose node is Down (or, for a manager,
+	// unreachable) while its instance runs, within update.downGrace: it
+	// is frozen, counts toward its group and may only go by a scale-down.
+	held bool
 	// stale marks an instance whose node never joined within joinTimeout.
 	stale bool
 	// gone marks a worker node that is not Down although the cloud lists

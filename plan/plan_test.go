@@ -103,7 +103,7 @@ func baseSpec() schema.Cluster {
 		Workers: map[string]schema.WorkerGroup{
 			"web": {Count: 2, Availability: "active", Instance: schema.Instance{Type: "m5.large", Image: "ami-1"}, Labels: map[string]string{"tier": "web"}},
 		},
-		Update:     schema.Update{Parallelism: 1, MaxSurge: 1, JoinTimeout: schema.Duration{Duration: 10 * time.Minute}},
+		Update:     schema.Update{Parallelism: 1, MaxSurge: 1, JoinTimeout: schema.Duration{Duration: 10 * time.Minute}, DownGrace: schema.Duration{Duration: 5 * time.Minute}},
 		Safety:     schema.Safety{MaxRemovalsPerApply: 5},
 		JoinTokens: schema.JoinTokens{RotateAfterJoin: true},
 	}

@@ -157,7 +157,7 @@ func ClusterHealth(desired schema.Cluster, observed Observed) Health {
 			if reachable(n) {
 				s.Reachable++
 			}
-			if n.Leader {
+			if n.Leader && reachable(n) {
 				s.Leader = nodeRef(n)
 				if s.Leader.Addr == "" {
 					s.Leader.Addr = obs.Swarm.LeaderAddr

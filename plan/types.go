@@ -74,9 +74,27 @@ type Plan struct {
 	// Summary counts steps per action.
 	Summary map[Action]int `json:"summary"`
 	Steps   []Step         `json:"steps"`
+	// Held are the nodes left alone within update.downGrace (they may come
+	// back); Notes say the same in words.
+	Held []HeldNode `json:"held,omitempty"`
 	// Notes explain what the plan will not do and why (e.g. lost quorum
 	// and the manual recovery it needs).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// HeldNode is a node that is Down (or a manager that is unreachable) while
+// its instance runs, left alone until it has been Down for
+// update.downGrace.
+type HeldNode struct {
+	Node     string `json:"node"`
+	Instance string `json:"instance"`
+	Group    string `json:"group"`
+	// DownSince is when the Swarm marked the node Down; zero when it is
+	// not Down (an unreachable manager) or the observation does not say.
+	DownSince time.Time `json:"down_since,omitzero"`
+	// ReplaceAt is when it is replaced if it is still Down; zero when that
+	// is not known yet (DownSince zero).
+	ReplaceAt time.Time `json:"replace_at,omitzero"`
 }
 
 // Step is one operation. Ordering comes from DependsOn, not slice position.

@@ -96,9 +96,9 @@ func TestComputeOutsideWindow(t *testing.T) {
 		o := steady(c)
 		o.Swarm.Nodes = append(o.Swarm.Nodes, providers.Node{ID: "n-gone", Role: providers.RoleWorker, State: providers.NodeDown,
 			Labels: map[string]string{providers.NodeLabelGroup: "workers/web"}, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-gone"}})
-		for i := range o.Swarm.Nodes { // Down for good: its instance is days old
+		for i := range o.Swarm.Nodes { // Down for good: for an hour, past update.downGrace
 			if n := &o.Swarm.Nodes[i]; n.Labels[providers.NodeLabelGroup] == "workers/web" {
-				n.State = providers.NodeDown
+				n.State, n.DownSince = providers.NodeDown, t0.Add(-time.Hour)
 				break
 			}
 		}

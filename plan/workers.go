@@ -31,7 +31,7 @@ func (b *builder) workers(name string) {
 	kept := slices.Clone(g.kept)
 	short := strings.TrimPrefix(name, "workers/")
 	if excess := len(kept) - want; excess > 0 {
-		movable := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen })
+		movable := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return m.frozen && !(m.held && !m.isManager()) })
 		for _, m := range pickVictims(movable, excess, kept) {
 			if !b.allow(m) || !b.takeHeal() {
 				continue
@@ -49,7 +49,7 @@ func (b *builder) workers(name string) {
 		fill = b.launch(name, n, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", short, want, len(kept)), 0)
 	}
 	// Broken workers leave after the launch that makes up the count.
-	why := fmt.Sprintf("the node is Down although its instance runs, launched more than update.joinTimeout (%s) ago; it is removed", b.d.Update.JoinTimeout.Duration)
+	why := fmt.Sprintf("the node has been Down for update.downGrace (%s) or longer although its instance runs; it is removed", b.d.Update.DownGrace.Duration)
 	if fill != "" {
 		why = strings.TrimSuffix(why, "removed") + "replaced"
 	}

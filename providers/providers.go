@@ -156,6 +156,11 @@ type Node struct {
 	Labels       map[string]string `json:"labels,omitempty"`
 	Version      uint64            `json:"version"`
 	CreatedAt    time.Time         `json:"created_at"`
+	// DownSince is when the Swarm marked the node Down (the node object's
+	// update time while its state is down); zero when the node is not
+	// Down or the observation does not say. Any later update of the node
+	// (a label, its availability) moves it later, never earlier.
+	DownSince time.Time `json:"down_since,omitzero"`
 }
 
 // InstanceID returns the engine label that links the node to its instance.

@@ -22,7 +22,7 @@ func dur(s string) Duration {
 // defaults is every default of schema.cue, for a cluster that sets only
 // what is required.
 func defaults(c Cluster) Cluster {
-	c.Update = Update{Parallelism: 1, MaxSurge: 1, Delay: dur("30s"), Monitor: dur("60s"), FailureAction: "pause", JoinTimeout: dur("10m"), DrainTimeout: dur("5m")}
+	c.Update = Update{Parallelism: 1, MaxSurge: 1, Delay: dur("30s"), Monitor: dur("60s"), FailureAction: "pause", JoinTimeout: dur("10m"), DrainTimeout: dur("5m"), DownGrace: dur("5m")}
 	c.Schedule = Schedule{Reconcile: "@every 1m"}
 	c.Safety = Safety{MaxRemovalsPerApply: 5}
 	c.JoinTokens = JoinTokens{RotateAfterJoin: true}

@@ -260,6 +260,7 @@ func (c *check) durations() {
 		{sel("update.monitor"), false},
 		{sel("update.joinTimeout"), true},
 		{sel("update.drainTimeout"), true},
+		{sel("update.downGrace"), false},
 	}
 	for _, i := range c.windows() {
 		fields = append(fields, durationField{append(sel("schedule.disruptionWindows"), i, cue.Str("duration")), true})

@@ -114,6 +114,7 @@ type Update struct {
 	FailureAction string   `json:"failureAction"` // pause | continue
 	JoinTimeout   Duration `json:"joinTimeout"`
 	DrainTimeout  Duration `json:"drainTimeout"`
+	DownGrace     Duration `json:"downGrace"`
 }
 
 // Schedule holds cron expressions (robfig/cron syntax, descriptors allowed).

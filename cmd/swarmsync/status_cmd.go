@@ -101,7 +101,7 @@ func runStatus(ctx context.Context, a *app, o *statusOptions) error {
 	var refused *plan.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		r.Drift = statusDrift{Changes: map[plan.Action]int{}, Notes: []string{}, Refused: refused.Error()}
+		r.Drift = statusDrift{Changes: map[plan.Action]int{}, Held: []plan.HeldNode{}, Notes: []string{}, Refused: refused.Error()}
 	case err != nil:
 		return err
 	default:
@@ -127,9 +127,12 @@ func runStatus(ctx context.Context, a *app, o *statusOptions) error {
 // count steps. Without quorum the planner plans nothing, so an empty plan
 // then says nothing about drift.
 func driftOf(p *plan.Plan, s plan.SwarmHealth) statusDrift {
-	d := statusDrift{InSync: len(p.Steps) == 0, Steps: len(p.Steps), Changes: map[plan.Action]int{}, Notes: p.Notes}
+	d := statusDrift{InSync: len(p.Steps) == 0, Steps: len(p.Steps), Changes: map[plan.Action]int{}, Held: p.Held, Notes: p.Notes}
 	if s.State == plan.QuorumLost {
 		d.InSync, d.Blocked = false, "quorum lost"
+	}
+	if d.Held == nil {
+		d.Held = []plan.HeldNode{}
 	}
 	if d.Notes == nil {
 		d.Notes = []string{}

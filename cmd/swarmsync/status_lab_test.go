@@ -213,7 +213,8 @@ func TestStatusOnLocalMachines(t *testing.T) {
 	}
 
 	// A manager's machine stops: quorum holds but is at risk (exit 2 with
-	// --detailed-exitcode), and the plan replaces the lost manager.
+	// --detailed-exitcode); the plan leaves the manager alone for
+	// update.downGrace (it may come back) and a note says so.
 	var follower string
 	for id, g := range live() {
 		if g == "managers" && id != leaderNode.InstanceID() {
@@ -237,9 +238,10 @@ func TestStatusOnLocalMachines(t *testing.T) {
 		t.Fatalf("status with manager %s stopped: exit %d, stderr %q\n%s", follower, code, errs, out)
 	}
 	t.Logf("status with manager %s stopped:\n%s", follower, out)
-	match(out, `^managers +3 +3 +[23] +[01] +0$`, `^Drift: +.*1 to demote`)
+	match(out, `^managers +3 +3 +[23] +[01] +0$`, `^Drift: +in sync with the spec`, `^  - Node \S+ \(group managers, instance `+follower+`\) .*left alone`,
+		`^Held: +1 node\(s\)`, `^  node \S+ \(managers, instance `+follower+`\): `)
 	_, r = statusJSON()
-	if r.Swarm.Reachable != 2 || r.Swarm.Managers != 3 || r.Swarm.State != "degraded" || r.Drift.InSync {
+	if r.Swarm.Reachable != 2 || r.Swarm.Managers != 3 || r.Swarm.State != "degraded" || !r.Drift.InSync || len(r.Drift.Held) != 1 || r.Drift.Held[0].Instance != follower {
 		t.Errorf("json with a manager stopped: swarm %+v, drift %+v", r.Swarm, r.Drift)
 	}
 

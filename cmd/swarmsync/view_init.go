@@ -90,6 +90,9 @@ update:
   joinTimeout: {{dur .Defaults.Update.JoinTimeout.Duration}}
   # How long a draining node's tasks may take to move elsewhere.
   drainTimeout: {{dur .Defaults.Update.DrainTimeout.Duration}}
+  # A machine whose node is Down while it still runs is left alone this long
+  # (a reboot, a dockerd restart), then replaced.
+  downGrace: {{dur .Defaults.Update.DownGrace.Duration}}
 
 schedule:
   # How often 'apply --auto' (on the managers) runs a pass: cron or @every.

@@ -34,8 +34,10 @@ type statusDrift struct {
 	Refused string `json:"refused,omitempty"`
 	// Blocked says why drift cannot be known ("quorum lost": the planner
 	// plans nothing until quorum is back).
-	Blocked string   `json:"blocked,omitempty"`
-	Notes   []string `json:"notes"`
+	Blocked string `json:"blocked,omitempty"`
+	// Held are the nodes the plan leaves alone within update.downGrace.
+	Held  []plan.HeldNode `json:"held"`
+	Notes []string        `json:"notes"`
 }
 
 // daemonStatus is an apply --auto daemon's /status, as read at ReadAt.
@@ -130,6 +132,12 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 		p("Drift:    in sync with the spec\n")
 	default:
 		p("Drift:    %s (%d step(s)): run 'swarmsync plan' to see them\n", driftWords(d.Changes), d.Steps)
+	}
+	if len(d.Held) > 0 {
+		p("Held:     %d node(s) Down or unreachable while their instances run, left alone for update.downGrace:\n", len(d.Held))
+		for _, h := range d.Held {
+			p("  %s\n", heldLine(h))
+		}
 	}
 	if len(d.Notes) > 0 {
 		p("Notes:\n")
@@ -228,4 +236,17 @@ func stamp(t time.Time) string {
 		return "unknown"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// heldLine says which node is held, since when and until when.
+func heldLine(h plan.HeldNode) string {
+	l := fmt.Sprintf("node %s (%s, instance %s): ", h.Node, h.Group, h.Instance)
+	switch {
+	case !h.ReplaceAt.IsZero():
+		return l + fmt.Sprintf("Down since %s, replaced at %s if still Down", h.DownSince.UTC().Format(time.DateTime), h.ReplaceAt.UTC().Format(time.DateTime)) + " UTC"
+	case !h.DownSince.IsZero():
+		return l + "Down since " + h.DownSince.UTC().Format(time.DateTime) + " UTC"
+	default:
+		return l + "not Down (or since when is not recorded): replaced once Down for the grace"
+	}
 }

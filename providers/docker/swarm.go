@@ -593,6 +593,11 @@ func toNode(n swarm.Node) providers.Node {
 		Version:      n.Version.Index,
 		CreatedAt:    n.CreatedAt,
 	}
+	if out.State == providers.NodeDown {
+		// Marking a node Down is an update of the node object: while it
+		// stays Down, its UpdatedAt is when that happened (LAB.md).
+		out.DownSince = n.UpdatedAt.UTC()
+	}
 	if m := n.ManagerStatus; m != nil {
 		out.ManagerAddr = m.Addr
 		out.Reachability = providers.Reachability(m.Reachability)

@@ -421,6 +421,10 @@ func TestSwarm(t *testing.T) {
 		if err := leader3.RemoveNode(ctx, n.ID, false); !errors.Is(err, docker.ErrNodeNotDown) {
 			t.Fatalf("removing a ready node without force = %v, want ErrNodeNotDown", err)
 		}
+		if !n.DownSince.IsZero() {
+			t.Errorf("ready node %s observed Down since %s, want no time", n.ID, n.DownSince)
+		}
+		stopped := time.Now()
 		if err := three.Cloud.Stop(ctx, three.Cluster, extra.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -428,6 +432,20 @@ func TestSwarm(t *testing.T) {
 			return nodeByInstance(t, ctx, leader3, extra.ID).State == providers.NodeDown, nil
 		}); err != nil {
 			t.Fatalf("stopped node never went down: %v", err)
+		}
+		// Down since: when the manager marked it Down (the lab's managers
+		// share this host's clock), and the same in a later observation.
+		seen := time.Now()
+		down := nodeByInstance(t, ctx, leader3, extra.ID)
+		if down.DownSince.Before(stopped) || down.DownSince.After(seen) {
+			t.Errorf("node %s observed Down since %s, want between its stop (%s) and now (%s)", n.ID, down.DownSince, stopped, seen)
+		}
+		t.Logf("node Down %s after its machine stopped; seen Down %s after that", down.DownSince.Sub(stopped), seen.Sub(down.DownSince))
+		if err := lab.Poll(ctx, func() (bool, error) { return time.Since(seen) > 2*time.Second, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if again := nodeByInstance(t, ctx, leader3, extra.ID); !again.DownSince.Equal(down.DownSince) {
+			t.Errorf("node %s observed Down since %s, then since %s: want it stable while Down", n.ID, down.DownSince, again.DownSince)
 		}
 		if err := leader3.RemoveNode(ctx, n.ID, false); err != nil {
 			t.Fatalf("removing a down node: %v", err)
