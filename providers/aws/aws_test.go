@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,7 +254,6 @@ func TestLaunchValidation(t *testing.T) {
 		{"no type", func(r *providers.LaunchRequest) { r.InstanceType = "" }, "instance.type"},
 		{"wildcard cluster", func(r *providers.LaunchRequest) { r.Cluster = "prod*" }, "wildcard"},
 		{"contradicting tag", func(r *providers.LaunchRequest) { r.Tags[providers.TagCluster] = "other" }, "contradicts"},
-		{"too many per subnet", func(r *providers.LaunchRequest) { r.Count = 3003 }, "at most 1000"},
 		{"repeated subnet", func(r *providers.LaunchRequest) { r.Subnets = []string{"subnet-a", "subnet-a"} }, "twice"},
 	}
 	for _, tc := range tests {
@@ -381,6 +381,45 @@ func TestRunInstancesBudget(t *testing.T) {
 	}
 }
 
+// A launch of more than LaunchBatch instances per subnet is split into
+// calls of at most 1,000, each with its own ClientToken: a repeat launches
+// nothing more.
+func TestLaunchBatches(t *testing.T) {
+	e := newEnv(t, ec2sim.Options{}, nil)
+	ctx := context.Background()
+	launched, err := e.cloud.Launch(ctx, request("big", 3003, "big/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(launched) != 3003 {
+		t.Fatalf("launched %d, want 3003", len(launched))
+	}
+	forms := e.rec.Forms("RunInstances")
+	if len(forms) != 6 {
+		t.Errorf("RunInstances calls = %d, want 6 (3 subnets × ⌈1001/1000⌉)", len(forms))
+	}
+	tokens := map[string]bool{}
+	total := 0
+	for i, f := range forms {
+		n, _ := strconv.Atoi(f.Get("MaxCount"))
+		if n > LaunchBatch || n < 1 {
+			t.Errorf("call %d asks for %d instances", i+1, n)
+		}
+		total += n
+		tokens[f.Get("ClientToken")] = true
+	}
+	if total != 3003 || len(tokens) != 6 {
+		t.Errorf("calls ask for %d instances with %d distinct tokens, want 3003 and 6", total, len(tokens))
+	}
+	again, err := e.cloud.Launch(ctx, request("big", 3003, "big/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 3003 || len(e.sim.Instances()) != 3003 {
+		t.Errorf("a repeated launch returned %d and the emulator holds %d, want 3003 and 3003", len(again), len(e.sim.Instances()))
+	}
+}
+
 func TestTerminateBatches(t *testing.T) {
 	e := newEnv(t, ec2sim.Options{}, nil)
 	ctx := context.Background()
@@ -503,9 +542,12 @@ func TestSpread(t *testing.T) {
 		want    []batch
 	}{
 		{"no subnets", 3, nil, []batch{{Count: 3}}},
-		{"even", 4, []string{"a", "b"}, []batch{{"a", 2}, {"b", 2}}},
-		{"remainder to the first", 5, []string{"a", "b", "c"}, []batch{{"a", 2}, {"b", 2}, {"c", 1}}},
-		{"fewer than subnets", 2, []string{"a", "b", "c"}, []batch{{"a", 1}, {"b", 1}}},
+		{"even", 4, []string{"a", "b"}, []batch{{"a", 2, 0}, {"b", 2, 0}}},
+		{"remainder to the first", 5, []string{"a", "b", "c"}, []batch{{"a", 2, 0}, {"b", 2, 0}, {"c", 1, 0}}},
+		{"fewer than subnets", 2, []string{"a", "b", "c"}, []batch{{"a", 1, 0}, {"b", 1, 0}}},
+		{"one full call per subnet", 2000, []string{"a", "b"}, []batch{{"a", 1000, 0}, {"b", 1000, 0}}},
+		{"at most 1000 per call", 2500, []string{"a", "b"}, []batch{{"a", 1000, 0}, {"a", 250, 1}, {"b", 1000, 0}, {"b", 250, 1}}},
+		{"no subnets, 2001", 2001, nil, []batch{{"", 1000, 0}, {"", 1000, 1}, {"", 1, 2}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

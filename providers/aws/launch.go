@@ -16,18 +16,21 @@ import (
 	"github.com/swarmsync/swarmsync/providers"
 )
 
-// batch is one RunInstances call: Count instances in Subnet.
+// batch is one RunInstances call: Count instances in Subnet, the Part-th
+// call (from 0) of that subnet.
 type batch struct {
 	Subnet string
 	Count  int
+	Part   int
 }
 
 // spread assigns count instances round-robin over subnets (instance k goes
-// to subnets[k mod len]) and returns one batch per subnet that gets any.
-// Without subnets there is one batch with the account's default subnet.
+// to subnets[k mod len]) and returns the batches of each subnet that gets
+// any: one per LaunchBatch instances. Without subnets the batches use the
+// account's default subnet.
 func spread(count int, subnets []string) []batch {
 	if len(subnets) == 0 {
-		return []batch{{Count: count}}
+		return chunks("", count)
 	}
 	var out []batch
 	for i, s := range subnets {
@@ -35,9 +38,18 @@ func spread(count int, subnets []string) []batch {
 		if i < count%len(subnets) {
 			n++
 		}
-		if n > 0 {
-			out = append(out, batch{Subnet: s, Count: n})
-		}
+		out = append(out, chunks(s, n)...)
+	}
+	return out
+}
+
+// chunks splits n instances of one subnet into calls of at most LaunchBatch.
+func chunks(subnet string, n int) []batch {
+	var out []batch
+	for part := 0; n > 0; part++ {
+		c := min(n, LaunchBatch)
+		out = append(out, batch{Subnet: subnet, Count: c, Part: part})
+		n -= c
 	}
 	return out
 }
@@ -48,6 +60,16 @@ func spread(count int, subnets []string) []batch {
 func ClientToken(requestToken, subnet string) string {
 	h := sha256.Sum256([]byte(requestToken + "\x00" + subnet))
 	return "swarmsync-" + hex.EncodeToString(h[:])[:48]
+}
+
+// batchToken is the ClientToken of a batch: ClientToken of its subnet for
+// the first (the only one up to LaunchBatch instances), and one per further
+// part.
+func batchToken(requestToken string, b batch) string {
+	if b.Part == 0 {
+		return ClientToken(requestToken, b.Subnet)
+	}
+	return ClientToken(requestToken, fmt.Sprintf("%s\x00%d", b.Subnet, b.Part))
 }
 
 // checkLaunch validates a request and returns the tags to apply at launch.
@@ -84,16 +106,11 @@ func checkLaunch(req providers.LaunchRequest) (map[string]string, error) {
 		}
 		tags[k] = want
 	}
-	for _, b := range spread(req.Count, req.Subnets) {
-		if b.Count > LaunchBatch {
-			return nil, fmt.Errorf("launch request for %s asks for %d instances in one subnet: at most %d per subnet per launch", req.Group, b.Count, LaunchBatch)
-		}
-	}
 	return tags, nil
 }
 
 // Launch starts req.Count instances spread round-robin over req.Subnets,
-// one RunInstances call per subnet, tagged at launch (instance and volume).
+// one RunInstances call per subnet and LaunchBatch instances, tagged at launch (instance and volume).
 // Each call carries ClientToken(req.IdempotencyToken, subnet), so repeating
 // a launch returns the same instances. On failure it returns the instances
 // launched by the calls that succeeded, with the error.
@@ -122,7 +139,7 @@ func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]prov
 			InstanceType: types.InstanceType(req.InstanceType),
 			MinCount:     awssdk.Int32(int32(b.Count)),
 			MaxCount:     awssdk.Int32(int32(b.Count)),
-			ClientToken:  awssdk.String(ClientToken(req.IdempotencyToken, b.Subnet)),
+			ClientToken:  awssdk.String(batchToken(req.IdempotencyToken, b)),
 			UserData:     userData,
 			TagSpecifications: []types.TagSpecification{
 				{ResourceType: types.ResourceTypeInstance, Tags: ec2Tags},
