@@ -33,7 +33,66 @@ func (o Observed) Canonical() Observed {
 	}
 	slices.SortFunc(nodes, func(a, b providers.Node) int { return strings.Compare(a.ID, b.ID) })
 	c.Swarm.Nodes = nodes
+	if o.Network != nil {
+		n := canonicalNetwork(*o.Network)
+		c.Network = &n
+	}
+	if o.Ingress != nil {
+		ports := slices.Clone(o.Ingress.Ports)
+		if ports == nil {
+			ports = []providers.PublishedPort{}
+		}
+		slices.SortFunc(ports, func(a, b providers.PublishedPort) int {
+			if c := strings.Compare(a.Protocol, b.Protocol); c != 0 {
+				return c
+			}
+			return a.Port - b.Port
+		})
+		c.Ingress = &Ingress{Ports: ports}
+	}
 	return c
+}
+
+// canonicalNetwork returns a copy of n with every list sorted by id.
+func canonicalNetwork(n providers.Network) providers.Network {
+	n.Subnets = slices.Clone(n.Subnets)
+	slices.SortFunc(n.Subnets, func(a, b providers.Subnet) int { return strings.Compare(a.ID, b.ID) })
+	n.SecurityGroups = slices.Clone(n.SecurityGroups)
+	slices.SortFunc(n.SecurityGroups, func(a, b providers.SecurityGroup) int { return strings.Compare(a.ID, b.ID) })
+	n.TargetGroups = slices.Clone(n.TargetGroups)
+	for i := range n.TargetGroups {
+		n.TargetGroups[i].Targets = slices.Clone(n.TargetGroups[i].Targets)
+		slices.SortFunc(n.TargetGroups[i].Targets, func(a, b providers.Target) int { return strings.Compare(a.ID, b.ID) })
+	}
+	slices.SortFunc(n.TargetGroups, func(a, b providers.TargetGroup) int { return strings.Compare(a.ARN, b.ARN) })
+	if n.LoadBalancer != nil {
+		lb := *n.LoadBalancer
+		lb.Listeners = slices.Clone(lb.Listeners)
+		slices.SortFunc(lb.Listeners, func(a, b providers.Listener) int { return strings.Compare(a.ARN, b.ARN) })
+		n.LoadBalancer = &lb
+	}
+	return n
+}
+
+// networkKey is what planning depends on in a canonical network: all of
+// it except the health of targets, of which only "registered or being
+// deregistered" counts (health changes by itself between passes).
+func networkKey(n providers.Network) string {
+	n.TargetGroups = slices.Clone(n.TargetGroups)
+	for i := range n.TargetGroups {
+		ts := slices.Clone(n.TargetGroups[i].Targets)
+		for j := range ts {
+			if ts[j].Registered() {
+				ts[j].State = "registered"
+			}
+		}
+		n.TargetGroups[i].Targets = ts
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		panic("failed to encode network: " + err.Error()) // plain values only
+	}
+	return string(b)
 }
 
 func sortedInstances(in []providers.Instance) []providers.Instance {
@@ -185,6 +244,19 @@ func fingerprint(c Observed) string {
 	if !c.Swarm.CreatedAt.IsZero() {
 		str("swarm-created")
 		buf = c.Swarm.CreatedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	}
+	// The network and the ingress ports count only when observed.
+	if c.Network != nil {
+		str("network")
+		str(networkKey(*c.Network))
+	}
+	if c.Ingress != nil {
+		str("ingress")
+		str(strconv.Itoa(len(c.Ingress.Ports)))
+		for _, p := range c.Ingress.Ports {
+			str(p.Protocol)
+			str(strconv.Itoa(p.Port))
+		}
 	}
 	flush()
 	return hex.EncodeToString(h.Sum(nil))

@@ -25,6 +25,19 @@ type Observed struct {
 	Swarm     providers.SwarmState `json:"swarm"`
 	// Unowned counts instances seen without the cluster tag (never touched).
 	Unowned []providers.Instance `json:"unowned,omitempty"`
+	// Network is the cloud environment around the machines (aws); nil
+	// when it was not observed, and then nothing about it is planned.
+	Network *providers.Network `json:"network,omitempty"`
+	// Ingress is the Swarm's routing mesh, observed when the spec names a
+	// load balancer; nil when not observed, and then no listener is
+	// planned.
+	Ingress *Ingress `json:"ingress,omitempty"`
+}
+
+// Ingress is what the Swarm publishes on every node.
+type Ingress struct {
+	// Ports are the services' ports published in ingress mode, sorted.
+	Ports []providers.PublishedPort `json:"ports"`
 }
 
 // Action is what a step does. The values are what users see.

@@ -192,6 +192,14 @@ func (c *check) provider(groups []group) {
 		return
 	}
 	if local {
+		for _, g := range groups {
+			if tg := append(append([]cue.Selector{}, g.rel...), cue.Str("targetGroups")); c.at(tg...).Exists() {
+				c.report(tg, "target groups need provider aws", "remove targetGroups, or use provider.aws")
+			}
+		}
+		if c.at(sel("loadBalancer")...).Exists() {
+			c.report(sel("loadBalancer"), "a load balancer needs provider aws", "remove loadBalancer, or use provider.aws")
+		}
 		if s, ok := c.str(sel("provider.local.subnet")...); ok {
 			if msg := checkSubnet(s); msg != "" {
 				c.report(sel("provider.local.subnet"), fmt.Sprintf("invalid subnet %q: %s", s, msg), "expected an IPv4 CIDR from /16 to /28, like 10.231.0.0/24")
@@ -218,7 +226,37 @@ func (c *check) provider(groups []group) {
 				fmt.Sprintf("provider aws needs instance.subnets for every group (%s): a list of at least one subnet id", g.name))
 		}
 	}
+	for _, g := range groups {
+		tgs := append(append([]cue.Selector{}, g.rel...), cue.Str("targetGroups"))
+		it, err := c.at(tgs...).List()
+		if err != nil {
+			continue
+		}
+		for i := 0; it.Next(); i++ {
+			at := append(append([]cue.Selector{}, tgs...), cue.Index(i))
+			if s, ok := c.str(at...); ok && !elbARN(s, "targetgroup") {
+				c.report(at, fmt.Sprintf("invalid target group ARN %q", s),
+					"expected an ELBv2 target group ARN like arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef")
+			}
+		}
+	}
+	if s, ok := c.str(sel("loadBalancer.arn")...); ok && !elbARN(s, "loadbalancer") {
+		c.report(sel("loadBalancer.arn"), fmt.Sprintf("invalid load balancer ARN %q", s),
+			"expected an ELBv2 load balancer ARN like arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/web/0123456789abcdef")
+	}
+	if lbg, ok := c.str(sel("loadBalancer.group")...); ok && !c.at(append(sel("workers"), cue.Str(lbg))...).Exists() {
+		c.report(sel("loadBalancer.group"), fmt.Sprintf("worker group %q is not declared", lbg),
+			"name a worker group of this cluster: its nodes receive the listeners' traffic")
+	}
 }
+
+// elbARN reports whether s is an ELBv2 ARN of the resource kind
+// ("targetgroup", "loadbalancer").
+func elbARN(s, kind string) bool {
+	return elbARNRe.MatchString(s) && strings.Contains(s, ":"+kind+"/")
+}
+
+var elbARNRe = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:[a-z]+/[A-Za-z0-9/_.-]+$`)
 
 // checkSubnet returns what is wrong with a local subnet, or "".
 func checkSubnet(s string) string {

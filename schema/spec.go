@@ -28,6 +28,9 @@ type Cluster struct {
 	// that creates the Swarm. It shapes no machine: it is not part of the
 	// config digest.
 	Daemon *Daemon `json:"daemon,omitempty"`
+	// LoadBalancer (aws) is the load balancer whose listeners follow the
+	// ingress-published ports; nil when not set.
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
 
 	// Pos is where the cluster was defined (file:line:col). It is for
 	// diagnostics only and must not drive planning.
@@ -71,6 +74,18 @@ func (p Provider) Kind() string {
 // AWSProvider places the cluster on EC2.
 type AWSProvider struct {
 	Region string `json:"region"`
+	// ManagedSecurityGroup makes swarmsync own one security group per
+	// cluster with the rules Swarm needs. It is part of every group's
+	// config digest (the group is attached at launch).
+	ManagedSecurityGroup bool `json:"managedSecurityGroup,omitempty"`
+}
+
+// LoadBalancer is an ELBv2 load balancer whose listeners follow the
+// Swarm's ingress-published ports; their target groups hold the nodes of
+// worker group Group.
+type LoadBalancer struct {
+	ARN   string `json:"arn"`
+	Group string `json:"group"`
 }
 
 // LocalProvider places the cluster on this Linux host: each instance is a
@@ -85,6 +100,9 @@ type Managers struct {
 	Instance     Instance          `json:"instance"`
 	Availability string            `json:"availability"`
 	Labels       map[string]string `json:"labels,omitempty"`
+	// TargetGroups are ELBv2 target group ARNs the group's nodes are
+	// registered in.
+	TargetGroups []string `json:"targetGroups,omitempty"`
 }
 
 // WorkerGroup is one named group of workers.
@@ -93,6 +111,9 @@ type WorkerGroup struct {
 	Instance     Instance          `json:"instance"`
 	Availability string            `json:"availability"`
 	Labels       map[string]string `json:"labels,omitempty"`
+	// TargetGroups are ELBv2 target group ARNs the group's nodes are
+	// registered in.
+	TargetGroups []string `json:"targetGroups,omitempty"`
 }
 
 // Instance says how a machine of a group is launched.

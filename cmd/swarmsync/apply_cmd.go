@@ -128,7 +128,7 @@ func newSession(ctx context.Context, a *app, c schema.Cluster, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	obs, err := observe.Take(ctx, cloud, sw, c.Name, now)
+	obs, err := observe.TakeFor(ctx, cloud, sw, c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 			return true, nil
 		},
 		Pass: func(ctx context.Context) (int, error) {
-			obs, err := observe.Take(ctx, sess.cloud, sess.swarm, desired.Name, time.Now())
+			obs, err := observe.TakeFor(ctx, sess.cloud, sess.swarm, desired, time.Now())
 			if err != nil {
 				return 0, err
 			}

@@ -22,7 +22,7 @@ func observation(ctx context.Context, a *app, c schema.Cluster, file string) (pl
 	if err != nil {
 		return plan.Observed{}, err
 	}
-	return observe.Take(ctx, cloud, sw, c.Name, time.Now())
+	return observe.TakeFor(ctx, cloud, sw, c, time.Now())
 }
 
 // readObserved reads a saved observation of cluster.

@@ -72,7 +72,7 @@ func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, 
 		return nil, nil, fmt.Errorf("failed to reach the swarm: %w", err)
 	}
 	phase("observe")
-	obs, err := observe.Take(ctx, w.Cloud, sw, spec.Name, time.Now())
+	obs, err := observe.TakeFor(ctx, w.Cloud, sw, spec, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -471,7 +471,7 @@ func planOnly(ctx context.Context, t testing.TB, w *World, spec schema.Cluster) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs, err := observe.Take(ctx, w.Cloud, sw, spec.Name, time.Now())
+	obs, err := observe.TakeFor(ctx, w.Cloud, sw, spec, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

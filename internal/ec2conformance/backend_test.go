@@ -42,7 +42,10 @@ type client struct {
 	cloud *awsprovider.Cloud
 	raw   *ec2.Client
 	rec   *ec2sim.Recorder
+	hc    *http.Client
 }
+
+func (c client) httpClient() *http.Client { return c.hc }
 
 func (b *backend) clients(t *testing.T) client {
 	t.Helper()
@@ -58,7 +61,7 @@ func (b *backend) clients(t *testing.T) client {
 	raw := ec2.New(ec2.Options{
 		Region: region, BaseEndpoint: awssdk.String(b.endpoint), HTTPClient: hc, Credentials: creds,
 	})
-	return client{cloud: cloud, raw: raw, rec: rec}
+	return client{cloud: cloud, raw: raw, rec: rec, hc: hc}
 }
 
 var (

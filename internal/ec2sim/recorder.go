@@ -74,3 +74,14 @@ func (rec *Recorder) Reset() {
 	defer rec.mu.Unlock()
 	rec.forms = nil
 }
+
+// Counts returns how many requests of each action were sent.
+func (rec *Recorder) Counts() map[string]int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := map[string]int{}
+	for _, f := range rec.forms {
+		out[f.Get("Action")]++
+	}
+	return out
+}

@@ -57,6 +57,9 @@ type Options struct {
 	// RunInstancesRate, when set, enforces a request budget for
 	// RunInstances on Clock: requests beyond it get RequestLimitExceeded.
 	RunInstancesRate *Rate
+	// DeregistrationDelay of the target groups CreateTargetGroup makes
+	// (AddTargetGroup takes its own); 0 deregisters at once.
+	DeregistrationDelay time.Duration
 	// Booter, when set, boots a real machine per launched instance.
 	Booter Booter
 	// Logger receives one debug line per request (default: discard).
@@ -104,6 +107,9 @@ type Server struct {
 	faults       []Fault
 	describeLag  int
 	runBucket    bucket
+	idSeq        uint64 // ids of security groups and ELBv2 resources
+	sgs          map[string]*securityGroup
+	elb          elbState
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -143,6 +149,7 @@ func New(opts Options) (*Server, error) {
 		subnets:      map[string]*subnetState{},
 		calls:        map[string]int{},
 		throttled:    map[string]int{},
+		sgs:          map[string]*securityGroup{},
 		ctx:          ctx, cancel: cancel,
 	}
 	for _, sn := range opts.Subnets {
@@ -294,6 +301,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := params(r.PostForm)
 	action := p.get("Action")
 	s.log.Debug("ec2sim request", "action", action, "request_id", reqID)
+	if isELB(p) {
+		s.serveELB(w, reqID, action, p)
+		return
+	}
 	if v := p.get("Version"); v != APIVersion {
 		writeError(w, reqID, errorf(http.StatusBadRequest, "InvalidParameterValue", "unsupported Version %q (want %s)", v, APIVersion))
 		return
@@ -315,6 +326,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = s.terminateInstances(p)
 	case "CreateTags":
 		body, err = s.createTags(p)
+	case "DescribeSubnets":
+		body, err = s.describeSubnets(p)
+	case "DescribeSecurityGroups":
+		body, err = s.describeSecurityGroups(p)
+	case "CreateSecurityGroup":
+		body, err = s.createSecurityGroup(p)
+	case "DeleteSecurityGroup":
+		body, err = s.deleteSecurityGroup(p)
+	case "AuthorizeSecurityGroupIngress":
+		body, err = s.authorizeIngress(p)
 	default:
 		err = errorf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", action)
 	}

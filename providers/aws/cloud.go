@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
@@ -49,6 +50,10 @@ type Options struct {
 	// Endpoint overrides the EC2 endpoint (tests, emulators). Without it the
 	// SDK honours AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL.
 	Endpoint string
+	// ELBEndpoint overrides the ELBv2 endpoint (default: Endpoint). Without
+	// either the SDK honours AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 /
+	// AWS_ENDPOINT_URL.
+	ELBEndpoint string
 	// HTTPClient replaces the SDK's HTTP client for EC2 calls.
 	HTTPClient *http.Client
 	// Credentials replaces the default credential chain (env, shared
@@ -75,6 +80,7 @@ type Options struct {
 // Cloud is providers.Cloud on EC2.
 type Cloud struct {
 	client  *ec2.Client
+	elb     *elb.Client
 	limiter *limiter
 	log     *slog.Logger
 }
@@ -132,7 +138,22 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 		o.APIOptions = append(o.APIOptions, lim.addMiddleware)
 		o.APIOptions = append(o.APIOptions, opts.APIOptions...)
 	})
-	return &Cloud{client: client, limiter: lim, log: log.With("provider", "aws", "region", cfg.Region)}, nil
+	if opts.ELBEndpoint == "" {
+		opts.ELBEndpoint = opts.Endpoint
+	}
+	// ELBv2 has its own request buckets (not EC2's): its own limiter.
+	elbLim := newLimiter(opts.Clock, nil)
+	elbClient := elb.NewFromConfig(cfg, func(o *elb.Options) {
+		if opts.ELBEndpoint != "" {
+			o.BaseEndpoint = awssdk.String(opts.ELBEndpoint)
+		}
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
+		}
+		o.APIOptions = append(o.APIOptions, elbLim.addMiddleware)
+		o.APIOptions = append(o.APIOptions, opts.APIOptions...)
+	})
+	return &Cloud{client: client, elb: elbClient, limiter: lim, log: log.With("provider", "aws", "region", cfg.Region)}, nil
 }
 
 // newRetryer builds the SDK retryer: more attempts than the SDK's 3, the

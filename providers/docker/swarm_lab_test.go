@@ -267,6 +267,32 @@ func TestSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("published ports", func(t *testing.T) {
+		cli := leader5.Client()
+		zero := uint64(0)
+		spec := swarm.ServiceSpec{
+			Annotations:  swarm.Annotations{Name: "published"},
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: lab.Image, Command: []string{"sleep", "100000"}}},
+			Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &zero}},
+			EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{
+				{Protocol: swarm.PortConfigProtocolTCP, TargetPort: 80, PublishedPort: 18080, PublishMode: swarm.PortConfigPublishModeIngress},
+				{Protocol: swarm.PortConfigProtocolUDP, TargetPort: 53, PublishedPort: 18053, PublishMode: swarm.PortConfigPublishModeIngress},
+				{Protocol: swarm.PortConfigProtocolTCP, TargetPort: 81, PublishedPort: 18081, PublishMode: swarm.PortConfigPublishModeHost},
+			}},
+		}
+		svc := must(cli.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{}))(t)
+		t.Cleanup(func() { _ = cli.ServiceRemove(context.Background(), svc.ID) })
+		want := []providers.PublishedPort{{Port: 18080, Protocol: "tcp", Service: "published"}, {Port: 18053, Protocol: "udp", Service: "published"}}
+		var got []providers.PublishedPort
+		if err := lab.Poll(ctx, func() (bool, error) {
+			var err error
+			got, err = leader5.PublishedPorts(ctx)
+			return cmp.Equal(want, got), err
+		}); err != nil {
+			t.Fatalf("published ports = %+v, want %+v (ingress only): %v", got, want, err)
+		}
+	})
+
 	t.Run("drain moves real tasks", func(t *testing.T) {
 		cli := leader5.Client()
 		replicas := uint64(4)

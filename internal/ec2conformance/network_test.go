@@ -1,0 +1,173 @@
+package ec2conformance
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/swarmsync/swarmsync/providers"
+)
+
+// rawELB is an ELBv2 client on the backend, counting through c's recorder.
+func (b *backend) rawELB(t *testing.T, c client) *elb.Client {
+	t.Helper()
+	return elb.New(elb.Options{Region: region, BaseEndpoint: awssdk.String(b.endpoint), Credentials: creds,
+		HTTPClient: c.httpClient()})
+}
+
+// setupLB makes a load balancer and an instance target group on port, in
+// the backend's VPC, and returns their ARNs. moto creates them through the
+// API; the emulator has them made by its test hooks (it serves only what
+// swarmsync calls).
+func (b *backend) setupLB(t *testing.T, c client, name string, port int) (lbARN, tgARN, vpc string) {
+	t.Helper()
+	ctx := context.Background()
+	if b.sim != nil {
+		return b.sim.AddLoadBalancer(name), b.sim.AddTargetGroup(name, port, time.Second), "vpc-0a00000000000000a"
+	}
+	subs, err := c.raw.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: b.subnets[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc = awssdk.ToString(subs.Subnets[0].VpcId)
+	e := b.rawELB(t, c)
+	lb, err := e.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: awssdk.String(name), Type: elbtypes.LoadBalancerTypeEnumNetwork,
+		Subnets: b.subnets[:2], Scheme: elbtypes.LoadBalancerSchemeEnumInternal})
+	if err != nil {
+		t.Fatalf("CreateLoadBalancer: %v", err)
+	}
+	tg, err := e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: awssdk.String(name), Protocol: elbtypes.ProtocolEnumTcp,
+		Port: awssdk.Int32(int32(port)), VpcId: awssdk.String(vpc), TargetType: elbtypes.TargetTypeEnumInstance})
+	if err != nil {
+		t.Fatalf("CreateTargetGroup: %v", err)
+	}
+	return awssdk.ToString(lb.LoadBalancers[0].LoadBalancerArn), awssdk.ToString(tg.TargetGroups[0].TargetGroupArn), vpc
+}
+
+// TestNetworkObserve observes subnets, security groups (by id and by the
+// cluster tag) with their rules, a load balancer's listeners with their
+// tags, and target groups with their targets, at one call per resource
+// kind and one target health call per target group.
+func TestNetworkObserve(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		c := b.clients(t)
+		ctx := context.Background()
+		cluster := unique("net")
+		e := b.rawELB(t, c)
+		lbARN, tgARN, vpc := b.setupLB(t, c, cluster, 80)
+
+		// A group of the account (by id) and one owned by the cluster (by tag).
+		own, err := c.raw.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String(cluster), Description: awssdk.String("swarm"),
+			VpcId: awssdk.String(vpc),
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSecurityGroup,
+				Tags: []types.Tag{{Key: awssdk.String(providers.TagCluster), Value: awssdk.String(cluster)}}}}})
+		if err != nil {
+			t.Fatalf("CreateSecurityGroup: %v", err)
+		}
+		other, err := c.raw.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String(cluster + "-other"),
+			Description: awssdk.String("other"), VpcId: awssdk.String(vpc)})
+		if err != nil {
+			t.Fatalf("CreateSecurityGroup: %v", err)
+		}
+		ownID, otherID := awssdk.ToString(own.GroupId), awssdk.ToString(other.GroupId)
+		_, err = c.raw.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: awssdk.String(ownID),
+			IpPermissions: []types.IpPermission{
+				{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(2377), ToPort: awssdk.Int32(2377),
+					UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: awssdk.String(ownID)}}},
+				{IpProtocol: awssdk.String("udp"), FromPort: awssdk.Int32(4789), ToPort: awssdk.Int32(4789),
+					IpRanges: []types.IpRange{{CidrIp: awssdk.String("10.0.0.0/16")}}},
+			}})
+		if err != nil {
+			t.Fatalf("AuthorizeSecurityGroupIngress: %v", err)
+		}
+
+		ids := rawLaunch(t, c, 2, b.subnets[0], map[string]string{providers.TagCluster: cluster})
+		if _, err := e.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: awssdk.String(tgARN),
+			Targets: []elbtypes.TargetDescription{{Id: awssdk.String(ids[0])}}}); err != nil {
+			t.Fatalf("RegisterTargets: %v", err)
+		}
+		l, err := e.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: awssdk.String(lbARN), Protocol: elbtypes.ProtocolEnumTcp,
+			Port: awssdk.Int32(80), DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: awssdk.String(tgARN)}},
+			Tags: []elbtypes.Tag{{Key: awssdk.String(providers.TagCluster), Value: awssdk.String(cluster)}}})
+		if err != nil {
+			t.Fatalf("CreateListener: %v", err)
+		}
+
+		before := c.rec.Counts()
+		n, err := c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, Subnets: b.subnets[:2], SecurityGroups: []string{otherID},
+			OwnedSecurityGroups: true, LoadBalancer: lbARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := diffCounts(before, c.rec.Counts())
+		want := map[string]int{"DescribeSubnets": 1, "DescribeSecurityGroups": 2, "DescribeLoadBalancers": 1, "DescribeListeners": 1,
+			"DescribeTags": 1, "DescribeTargetGroups": 1, "DescribeTargetHealth": 1}
+		if diff := cmp.Diff(want, calls); diff != "" {
+			t.Errorf("calls per observation (-want +got):\n%s", diff)
+		}
+
+		if len(n.Subnets) != 2 || n.Subnets[0].Zone == n.Subnets[1].Zone || n.Subnets[0].Zone == "" || n.Subnets[0].VPC != vpc || n.Subnets[0].CIDR == "" {
+			t.Errorf("subnets = %+v; want the two subnets, in two zones of %s, with their CIDRs", n.Subnets, vpc)
+		}
+		var gotOwn *providers.SecurityGroup
+		var sgIDs []string
+		for i, g := range n.SecurityGroups {
+			sgIDs = append(sgIDs, g.ID)
+			if g.ID == ownID {
+				gotOwn = &n.SecurityGroups[i]
+			}
+		}
+		if diff := cmp.Diff(sorted(ownID, otherID), sgIDs); diff != "" {
+			t.Fatalf("security groups (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]providers.Rule{
+			{Protocol: "tcp", FromPort: 2377, ToPort: 2377, SourceGroup: ownID},
+			{Protocol: "udp", FromPort: 4789, ToPort: 4789, CIDR: "10.0.0.0/16"},
+		}, gotOwn.Ingress); diff != "" {
+			t.Errorf("rules of the owned group (-want +got):\n%s", diff)
+		}
+		if gotOwn.Tags[providers.TagCluster] != cluster || gotOwn.VPC != vpc {
+			t.Errorf("owned group %+v: want the cluster tag and VPC %s", gotOwn, vpc)
+		}
+
+		if n.LoadBalancer == nil || n.LoadBalancer.VPC != vpc || len(n.LoadBalancer.Listeners) != 1 {
+			t.Fatalf("load balancer = %+v; want one listener in %s", n.LoadBalancer, vpc)
+		}
+		if diff := cmp.Diff(providers.Listener{ARN: awssdk.ToString(l.Listeners[0].ListenerArn), Protocol: "TCP", Port: 80, TargetGroup: tgARN,
+			Tags: map[string]string{providers.TagCluster: cluster}}, n.LoadBalancer.Listeners[0]); diff != "" {
+			t.Errorf("listener (-want +got):\n%s", diff)
+		}
+		if len(n.TargetGroups) != 1 || n.TargetGroups[0].ARN != tgARN || n.TargetGroups[0].Port != 80 || len(n.TargetGroups[0].Targets) != 1 ||
+			n.TargetGroups[0].Targets[0].ID != ids[0] || !n.TargetGroups[0].Targets[0].Registered() {
+			t.Errorf("target groups = %+v; want %s with %s registered", n.TargetGroups, tgARN, ids[0])
+		}
+
+		// A target group that does not exist is absent, not an error.
+		gone := tgARN[:len(tgARN)-4] + "dead"
+		n, err = c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, TargetGroups: []string{tgARN, gone}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.TargetGroups) != 1 || n.TargetGroups[0].ARN != tgARN {
+			t.Errorf("target groups = %+v; want only %s", n.TargetGroups, tgARN)
+		}
+	})
+}
+
+// diffCounts returns the per-action request counts between two snapshots.
+func diffCounts(before, after map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
