@@ -188,10 +188,45 @@ func (l *loader) groupDiagnostic(u *unit, key string, g *errGroup) Diagnostic {
 			}
 		}
 		d.Detail = "expected " + expect
+	case has("mismatched types") && l.schemaAt(u, g.sels).Exists():
+		// A map where a list goes, a number where a map goes...: say what
+		// goes there instead of CUE's conflict between the two.
+		d.Summary = "invalid value"
+		if dataVal.Exists() && dataVal.Err() == nil {
+			if s := fmt.Sprint(dataVal); !strings.Contains(s, "\n") && len(s) <= 80 {
+				d.Summary = "invalid value " + s
+			}
+		}
+		want := l.schemaAt(u, g.sels)
+		d.Detail = "expected " + kindExpect(want)
+		if want.IncompleteKind() == cue.StringKind && dataVal.IncompleteKind()&(cue.NumberKind|cue.BoolKind) != 0 {
+			d.Detail += fmt.Sprintf(": quote it (%q)", fmt.Sprint(dataVal))
+		}
 	default:
 		d.Summary = bestMessage(g.msgs)
 	}
 	return d
+}
+
+// kindExpect says what the schema value s expects when no @expect says it:
+// a map and its fields, a list and its elements.
+func kindExpect(s cue.Value) string {
+	switch k := s.IncompleteKind(); {
+	case k == cue.ListKind:
+		return "a list (one \"- \" item per line) whose items are " + kindExpect(s.LookupPath(cue.MakePath(cue.AnyIndex)))
+	case k&cue.StructKind != 0:
+		return describe(s, s)
+	case k == cue.StringKind:
+		return "a string"
+	case k == cue.IntKind:
+		return "an integer"
+	case k&cue.NumberKind == k:
+		return "a number"
+	case k == cue.BoolKind:
+		return "true or false"
+	default:
+		return k.String()
+	}
 }
 
 // bestMessage picks the most specific of CUE's messages for one field: the

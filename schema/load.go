@@ -275,6 +275,7 @@ func (l *loader) yamlDocument(file string, expr ast.Expr) {
 		return
 	}
 	u := &unit{value: l.def.Unify(dv), data: dv, strip: len(l.def.Path().Selectors()), file: file}
+	l.indentation(u)
 	l.cluster(u, u.value, nil, l.filePos(expr.Pos(), file))
 }
 

@@ -185,7 +185,7 @@ func TestLoadDiagnostics(t *testing.T) {
 		{
 			name:  "labels must be strings",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 1, labels: {gen: 2}}}\n")}},
-			want:  []string{`c.yaml:4:34: workers.w.labels.gen: conflicting values 2 and string (mismatched types int and string)`},
+			want:  []string{`c.yaml:4:34: workers.w.labels.gen: invalid value 2; expected a string: quote it ("2")`},
 		},
 		{
 			name:  "label keys follow Docker's rule; values hold no control character",
@@ -247,7 +247,7 @@ func TestLoadDiagnostics(t *testing.T) {
 		{
 			name:  "list elements are indexed",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 1, instance: {subnets: [a, 1]}}}\n")}},
-			want:  []string{`c.yaml:4:49: workers.w.instance.subnets[1]: conflicting values 1 and string (mismatched types int and string)`},
+			want:  []string{`c.yaml:4:49: workers.w.instance.subnets[1]: invalid value 1; expected a string: quote it ("1")`},
 		},
 		{
 			name:  "cue reference to an undefined name",
