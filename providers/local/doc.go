@@ -9,6 +9,15 @@
 // atomically, so a later process sees the same instances. Launched dockerd
 // processes are detached (setsid) and outlive the process that started them.
 //
+// A cloud finishes what it started: every mutation holds a lock on the state
+// directory from start to end, so the next call of any process that takes
+// the lock and finds an instance still pending, shutting-down or stopping
+// knows its call died, and completes it (Instances does so too, unless a call
+// is under way). A killed launch whose dockerd runs is booted to the end; its
+// user data waits in a detached holder process (never on disk in readable
+// form) until dockerd answers, so it runs exactly once. A killed launch that
+// cannot be completed fails as a cloud's would: the instance is terminated.
+//
 // The package owns: the bridge, veth pairs, network namespaces, the FORWARD
 // rule that lets bridge traffic through, dockerd processes and their
 // directories. It must not touch anything it did not create (the host's own

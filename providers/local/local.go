@@ -181,8 +181,18 @@ func (c *Cloud) ManagerEndpoints(ctx context.Context, cluster string) ([]string,
 
 // Instances lists the cluster's instances, live ones and those terminated
 // within RetainTerminated. A running instance whose dockerd has died is
-// reported as stopped.
+// reported as stopped. Unless another call holds the state lock, it first
+// completes calls that were interrupted (see resume).
 func (c *Cloud) Instances(ctx context.Context, cluster string) ([]providers.Instance, error) {
+	// Complete interrupted calls first, unless a call is under way (it
+	// holds the lock and will).
+	if lk, ok := c.st.tryLock(); ok {
+		err := c.resume(ctx)
+		lk.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
 	recs, err := c.st.records()
 	if err != nil {
 		return nil, err
@@ -230,15 +240,25 @@ func newID() (string, error) {
 	return "l-" + hex.EncodeToString(b), nil
 }
 
+// crashHook, set by tests, is called at points where a killed process
+// leaves work half done (see resume).
+var crashHook func(point string)
+
+func crashPoint(point string) {
+	if crashHook != nil {
+		crashHook(point)
+	}
+}
+
 // Launch starts req.Count machines of a group. It returns once every
 // machine's dockerd answers on its socket and its user data script has been
 // started (not finished: joining the Swarm is awaited through the Swarm).
 // The instances are running by then. The same IdempotencyToken with the same
 // request returns the same instances; with a different request it fails with
 // ErrIdempotentParameterMismatch. On failure, the machines of this launch are
-// torn down again. If the process dies mid-launch, the records stay (pending
-// or stopped) and a re-run with the same token returns them; Terminate
-// cleans them up.
+// torn down again. If the process dies mid-launch, the next call of any
+// process completes the launch or, where it cannot, terminates the
+// instances (see resume); a re-run with the same token returns them.
 func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]providers.Instance, error) {
 	switch {
 	case req.Cluster == "":
@@ -257,6 +277,9 @@ func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]prov
 		return nil, err
 	}
 	defer lk.Unlock()
+	if err := c.resume(ctx); err != nil {
+		return nil, err
+	}
 
 	digest := launchDigest(req)
 	if req.IdempotencyToken != "" {
@@ -331,6 +354,7 @@ func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]prov
 		}
 	}
 	c.cfg.Logger.Info("launching local instances", "cluster", req.Cluster, "group", req.Group, "ids", ids)
+	crashPoint("launch-recorded")
 
 	errs := make([]error, len(batch))
 	var wg sync.WaitGroup
@@ -369,8 +393,10 @@ func withOwnerTags(req providers.LaunchRequest) map[string]string {
 	return tags
 }
 
-// boot plugs the machine in, starts dockerd, waits for it and starts the
-// user data; it records the running state.
+// boot plugs the machine in, starts dockerd and stages the user data,
+// records that, then waits for dockerd and releases the user data; it
+// records the running state. A process killed in between leaves a pending
+// record that resume completes.
 func (c *Cloud) boot(ctx context.Context, r *record, nw network, userData []byte) error {
 	if err := plugInstance(ctx, *r, nw); err != nil {
 		return err
@@ -380,14 +406,26 @@ func (c *Cloud) boot(ctx context.Context, r *record, nw network, userData []byte
 		return err
 	}
 	r.PID = pid
+	if len(userData) > 0 {
+		if r.UserDataPID, err = c.stageUserData(*r, userData); err != nil {
+			return err
+		}
+	}
 	if err := c.st.writeRecord(*r); err != nil {
 		return err
 	}
+	crashPoint("boot-staged")
 	if err := c.waitDockerd(ctx, r.ID, exited); err != nil {
 		return err
 	}
-	if len(userData) > 0 {
-		if r.UserDataPID, err = c.startUserData(*r, userData); err != nil {
+	return c.finishBoot(ctx, r)
+}
+
+// finishBoot releases the staged user data of a machine whose dockerd
+// answers, and records it running.
+func (c *Cloud) finishBoot(ctx context.Context, r *record) error {
+	if r.UserDataPID != 0 {
+		if err := c.releaseUserData(ctx, *r); err != nil {
 			return err
 		}
 	}
@@ -465,6 +503,9 @@ func (c *Cloud) Terminate(ctx context.Context, cluster string, ids []string) err
 		return err
 	}
 	defer lk.Unlock()
+	if err := c.resume(ctx); err != nil {
+		return err
+	}
 	batch, err := c.owned(cluster, ids)
 	if err != nil {
 		return fmt.Errorf("failed to terminate instances: %w", err)
@@ -509,6 +550,7 @@ func (c *Cloud) teardown(ctx context.Context, r *record) error {
 	if err := c.st.writeRecord(*r); err != nil {
 		return err
 	}
+	crashPoint("teardown-recorded")
 	if err := c.stopMachine(ctx, *r); err != nil {
 		return err
 	}
@@ -557,6 +599,9 @@ func (c *Cloud) Stop(ctx context.Context, cluster, id string) error {
 		return err
 	}
 	defer lk.Unlock()
+	if err := c.resume(ctx); err != nil {
+		return err
+	}
 	r, err := c.notTerminated(cluster, id, "stop")
 	if err != nil {
 		return err
@@ -581,6 +626,9 @@ func (c *Cloud) Start(ctx context.Context, cluster, id string) error {
 		return err
 	}
 	defer lk.Unlock()
+	if err := c.resume(ctx); err != nil {
+		return err
+	}
 	r, err := c.notTerminated(cluster, id, "start")
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,9 @@ type machine struct {
 
 func (m machine) socket() string   { return filepath.Join(m.dir, "docker.sock") }
 func (m machine) endpoint() string { return "unix://" + m.socket() }
+
+// userDataFIFO is where a staged user data script waits to be released.
+func (m machine) userDataFIFO() string { return filepath.Join(m.dir, "user-data.release") }
 
 // baseEnv is the environment of processes started inside a machine: the
 // host's, minus anything that would point at another Docker engine.
@@ -137,13 +141,23 @@ func pingOK(ctx context.Context, hc *http.Client) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// startUserData runs the user data script with sh inside the instance's
-// network and UTS namespaces, detached, with DOCKER_HOST pointing at the
-// instance's dockerd. The script never touches the disk in readable form:
-// it is written to a file that is unlinked at once and handed to sh as an
-// inherited descriptor. Output goes to user-data.log (mode 0600).
-func (c *Cloud) startUserData(r record, script []byte) (int, error) {
+// stageUserData starts the instance's user data holder: a detached shell in
+// the instance's network namespace that holds the script as an inherited
+// descriptor of an unlinked file (the script never stays on disk in
+// readable form) and waits on the FIFO user-data.release until releaseUserData
+// writes dockerd's pid there; it then removes the FIFO and runs the script
+// with sh in dockerd's UTS namespace, with DOCKER_HOST pointing at the
+// instance's dockerd. The holder outlives this process, so a launch
+// interrupted between start-up and release can be completed by the next
+// call. Output goes to user-data.log (mode 0600). It returns the holder's
+// pid, which becomes the user data shell's.
+func (c *Cloud) stageUserData(r record, script []byte) (int, error) {
 	m := c.machine(r.ID)
+	fifo := m.userDataFIFO()
+	_ = os.Remove(fifo)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		return 0, fmt.Errorf("failed to stage user data of %s: %w", r.ID, err)
+	}
 	f, err := os.CreateTemp(m.dir, ".user-data-*")
 	if err != nil {
 		return 0, fmt.Errorf("failed to stage user data of %s: %w", r.ID, err)
@@ -167,8 +181,8 @@ func (c *Cloud) startUserData(r record, script []byte) (int, error) {
 	defer logf.Close()
 	cmd := exec.Command(c.nsenter,
 		"--net=/var/run/netns/"+r.Netns,
-		"--uts=/proc/"+strconv.Itoa(r.PID)+"/ns/uts",
-		"sh", "/dev/fd/3")
+		"sh", "-c", `read -r pid < "$1" && rm -f "$1" && exec "$2" --uts="/proc/$pid/ns/uts" sh /dev/fd/3`,
+		"sh", fifo, c.nsenter)
 	cmd.Dir = m.dir
 	cmd.Env = append(baseEnv(),
 		"DOCKER_HOST="+m.endpoint(),
@@ -183,6 +197,45 @@ func (c *Cloud) startUserData(r record, script []byte) (int, error) {
 	}
 	go func() { _ = cmd.Wait() }()
 	return cmd.Process.Pid, nil
+}
+
+// errUserDataLost: the holder of a staged user data script is gone before
+// the script was released; the launch cannot be completed.
+var errUserDataLost = errors.New("its user data holder is gone before the script ran")
+
+// releaseUserData lets the staged user data of r run, once dockerd (r.PID)
+// answers. Releasing user data that already ran is a no-op.
+func (c *Cloud) releaseUserData(ctx context.Context, r record) error {
+	fifo := c.machine(r.ID).userDataFIFO()
+	tick := time.NewTicker(c.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		// Non-blocking: ENXIO while no reader has the FIFO open (the
+		// holder is still starting, or gone); ENOENT once released.
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err == nil:
+			_, werr := fmt.Fprintf(f, "%d\n", r.PID)
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return fmt.Errorf("failed to release user data of %s: %w", r.ID, werr)
+			}
+			return nil
+		case !errors.Is(err, syscall.ENXIO):
+			return fmt.Errorf("failed to release user data of %s: %w", r.ID, err)
+		case !alive(r.UserDataPID):
+			return fmt.Errorf("failed to release user data of %s: %w", r.ID, errUserDataLost)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to release user data of %s: %w", r.ID, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // alive reports whether pid is a running (not zombie) process.

@@ -71,6 +71,18 @@ func (s store) lock() (*flock.Flock, error) {
 	return l, nil
 }
 
+// tryLock takes the lock if nobody holds it.
+func (s store) tryLock() (*flock.Flock, bool) {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, false
+	}
+	l := flock.New(filepath.Join(s.dir, "lock"))
+	if ok, err := l.TryLock(); err != nil || !ok {
+		return nil, false
+	}
+	return l, true
+}
+
 func (s store) instanceDir(id string) string  { return filepath.Join(s.dir, "instances", id) }
 func (s store) clusterDir(name string) string { return filepath.Join(s.dir, "clusters", name) }
 
