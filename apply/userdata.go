@@ -1,11 +1,8 @@
 package apply
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
-	"strings"
-	"text/template"
 
 	"github.com/swarmsync/swarmsync/providers"
 	"github.com/swarmsync/swarmsync/schema"
@@ -14,8 +11,9 @@ import (
 //go:embed templates/*.sh.tmpl
 var templateFS embed.FS
 
-// UserDataInput is what a user-data template can use. JoinToken is secret:
-// the rendered user data goes only into Cloud.Launch.
+// UserDataInput is what a launch renders its user data from. JoinToken is
+// secret: templates never see it (schema.UserData), and the rendered user
+// data goes only into Cloud.Launch.
 type UserDataInput struct {
 	Cluster string
 	Group   string
@@ -35,15 +33,6 @@ type UserDataInput struct {
 	Daemon *schema.Daemon
 }
 
-// funcs are the template functions user data can use: shq quotes a value
-// for a POSIX shell (spec values are input, never shell syntax).
-var funcs = template.FuncMap{"shq": shellQuote}
-
-// shellQuote quotes s as one single-quoted POSIX shell word.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // DefaultTemplate returns the default user-data template text for a provider
 // kind.
 func DefaultTemplate(kind string) (string, error) {
@@ -55,7 +44,9 @@ func DefaultTemplate(kind string) (string, error) {
 }
 
 // RenderUserData renders tmpl (the spec's userData, or the provider's
-// default when empty). The result carries a join token: never log it.
+// default when empty) with schema.RenderUserData: the template sees no
+// token, only the join function. The result carries a join token: never
+// log it.
 func RenderUserData(tmpl string, in UserDataInput) ([]byte, error) {
 	if tmpl == "" {
 		var err error
@@ -63,18 +54,8 @@ func RenderUserData(tmpl string, in UserDataInput) ([]byte, error) {
 			return nil, err
 		}
 	}
-	t, err := template.New("userData").Funcs(funcs).Option("missingkey=error").Parse(tmpl)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse the user-data template (spec field userData): %w", err)
-	}
-	if !in.Init && (in.JoinToken == "" || in.ManagerAddr == "") {
-		return nil, fmt.Errorf("failed to render user data: a join needs a join token and a manager address")
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, in); err != nil {
-		// Template execution errors name the template position, not data
-		// values, so they carry no token.
-		return nil, fmt.Errorf("failed to render the user-data template (spec field userData): %w", err)
-	}
-	return buf.Bytes(), nil
+	return schema.RenderUserData(tmpl, schema.UserData{
+		Cluster: in.Cluster, Group: in.Group, Role: string(in.Role), Init: in.Init,
+		ManagerAddr: in.ManagerAddr, Provider: in.Provider, Daemon: in.Daemon,
+	}, in.JoinToken)
 }

@@ -111,8 +111,10 @@ func MarshalObserved(o Observed) ([]byte, error) {
 }
 
 // UnmarshalObserved decodes an observation written by MarshalObserved (or
-// by hand) and returns it in canonical order. Unknown fields are ignored; a
-// newer format version is refused.
+// by hand), checks it and returns it in canonical order. Unknown fields are
+// ignored; a newer format version is refused; so is an observation with
+// duplicate or missing ids or values no provider writes (every problem
+// named, one per line, with its JSON path).
 func UnmarshalObserved(b []byte) (Observed, error) {
 	var o Observed
 	if err := json.Unmarshal(b, &o); err != nil {
@@ -120,6 +122,9 @@ func UnmarshalObserved(b []byte) (Observed, error) {
 	}
 	if o.FormatVersion > FormatVersion {
 		return Observed{}, fmt.Errorf("observation format_version %d is newer than this swarmsync understands (%d): upgrade swarmsync", o.FormatVersion, FormatVersion)
+	}
+	if err := o.check(); err != nil {
+		return Observed{}, err
 	}
 	return o.Canonical(), nil
 }

@@ -164,8 +164,8 @@ func sampleObserved() Observed {
 			{ID: "i-a", Cluster: "prod", Group: "managers", State: providers.StateRunning, PrivateIP: "10.0.0.1", LaunchedAt: t0.Add(-2 * time.Hour)},
 		},
 		Swarm: providers.SwarmState{Active: true, Nodes: []providers.Node{
-			{ID: "n-b", Hostname: "b", Role: providers.RoleManager, State: providers.NodeReady, Reachability: providers.Reachable, Version: 3, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-b"}},
-			{ID: "n-a", Hostname: "a", Role: providers.RoleManager, State: providers.NodeReady, Reachability: providers.Reachable, Leader: true, Version: 7, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-a"}},
+			{ID: "n-b", Hostname: "b", Role: providers.RoleManager, Availability: providers.AvailabilityActive, State: providers.NodeReady, Reachability: providers.Reachable, Version: 3, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-b"}},
+			{ID: "n-a", Hostname: "a", Role: providers.RoleManager, Availability: providers.AvailabilityActive, State: providers.NodeReady, Reachability: providers.Reachable, Leader: true, Version: 7, EngineLabels: map[string]string{providers.EngineLabelInstance: "i-a"}},
 		}},
 	}
 }

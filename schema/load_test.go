@@ -199,6 +199,21 @@ func TestLoadDiagnostics(t *testing.T) {
 			},
 		},
 		{
+			name:  "a group counts at most 1000 workers",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {w: {count: 9223372036854775807}}\n")}},
+			want:  []string{`c.yaml:4:15: workers.w.count: invalid value 9223372036854775807; expected an integer from 0 to 1000`},
+		},
+		{
+			name:  "a cluster counts at most 2000 nodes",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "workers: {a: {count: 1000}, b: {count: 1000}}\n")}},
+			want:  []string{`c.yaml:4:1: workers: the cluster has 2001 nodes (managers and every worker group); at most 2000 nodes per cluster: split it into several clusters`},
+		},
+		{
+			name:  "userData must render without the token",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "userData: '{{.JoinToken}}'\n")}},
+			want:  []string{`c.yaml:4:1: userData: the template does not render: userData:1:2: executing "userData" at <.JoinToken>: can't evaluate field JoinToken in type schema.UserData; the template sees .Cluster, .Group, .Role, .Init, .ManagerAddr, .Provider and .Daemon, quotes with {{shq X}}, and writes the join command with {{join "ADVERTISE_ADDR"}}`},
+		},
+		{
 			name:  "unknown field without a near match lists the allowed ones",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "safety: {zzz: true}\n")}},
 			want:  []string{`c.yaml:4:10: safety.zzz: unknown field "zzz"; allowed fields: maxRemovalsPerApply, allowEmpty, prune`},

@@ -100,6 +100,8 @@ func (c *check) rules() {
 	c.durations()
 	c.crons()
 	c.daemonRepo()
+	c.clusterSize(groups)
+	c.userData()
 }
 
 // daemonRepo refuses credentials in daemon.repo: the spec is not a place
@@ -115,6 +117,44 @@ func (c *check) daemonRepo() {
 			c.report(rel, "a URL with a password",
 				"remove the credentials from the URL; the daemon reads its Git token from the Docker secret swarmsync_git_token")
 		}
+	}
+}
+
+// MaxClusterNodes bounds a cluster's nodes: managers plus every worker
+// group (each group is bounded to 1000 by the schema).
+const MaxClusterNodes = 2000
+
+func (c *check) clusterSize(groups []group) {
+	total := 0
+	for _, g := range groups {
+		if n, err := c.at(append(g.rel, cue.Str("count"))...).Int64(); err == nil && n > 0 {
+			total += int(n)
+		}
+	}
+	if total > MaxClusterNodes {
+		c.report(sel("workers"), fmt.Sprintf("the cluster has %d nodes (managers and every worker group)", total),
+			fmt.Sprintf("at most %d nodes per cluster: split it into several clusters", MaxClusterNodes))
+	}
+}
+
+func (c *check) userData() {
+	tmpl, ok := c.str(sel("userData")...)
+	if !ok {
+		return
+	}
+	kind := "local"
+	if c.at(sel("provider.aws")...).Exists() {
+		kind = "aws"
+	}
+	var daemon *Daemon
+	if v := c.at(sel("daemon")...); v.Exists() {
+		var d Daemon
+		if v.Decode(&d) == nil && d.Enabled {
+			daemon = &d
+		}
+	}
+	if msg := CheckUserData(tmpl, kind, daemon); msg != "" {
+		c.report(sel("userData"), msg, `the template sees .Cluster, .Group, .Role, .Init, .ManagerAddr, .Provider and .Daemon, quotes with {{shq X}}, and writes the join command with {{join "ADVERTISE_ADDR"}}`)
 	}
 }
 

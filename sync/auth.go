@@ -2,6 +2,8 @@ package sync
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -65,6 +67,11 @@ func (a Auth) method(loc location) (transport.AuthMethod, error) {
 		if user == "" {
 			user = loc.username
 		}
+		if (a.Token != "" || a.Password != "") && loc.scheme == "http" && !loopbackURL(loc.url) {
+			return nil, &Error{Kind: ErrInvalidSource, Repo: loc.display, msg: fmt.Sprintf(
+				"refusing to send Git credentials over plain http to %s (anyone on the path could read them): use an https:// URL, "+
+					"or unset %s and %s for an anonymous pull", loc.display, EnvToken, EnvPassword)}
+		}
 		switch {
 		case a.Token != "":
 			if user == "" {
@@ -115,4 +122,19 @@ func (a Auth) method(loc location) (transport.AuthMethod, error) {
 		return ag, nil
 	}
 	return nil, nil
+}
+
+// loopbackURL reports whether a URL's host is this machine (localhost or a
+// loopback address): plain http there crosses no network.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

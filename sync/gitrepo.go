@@ -100,7 +100,7 @@ func (g *gitRepo) resolveLocal(ref string) (string, error) {
 			return r.Hash().String(), nil
 		}
 	}
-	// Short hashes and other revision syntax (main~1).
+	// Short hashes (checkRef refuses other revision syntax).
 	if h, err := g.r.ResolveRevision(plumbing.Revision(ref)); err == nil {
 		return h.String(), nil
 	}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -51,18 +52,20 @@ var (
 	hashPattern     = regexp.MustCompile(`^[0-9a-f]{40}$`)
 )
 
-// Redact returns repo with any userinfo and query string removed, for
-// messages and logs.
+// Redact returns repo with any userinfo, query string and fragment
+// removed, for messages and logs. It works on the text before parsing it,
+// so that a URL that does not parse loses its credentials too: everything
+// between "://" and the last '@' goes (a password may hold '/', '@' or
+// spaces), and so does everything from the first '?' or '#'.
 func Redact(repo string) string {
-	if strings.Contains(repo, "://") {
-		u, err := url.Parse(repo)
-		if err != nil {
-			return userinfoPattern.ReplaceAllString(repo, "://")
+	if scheme, rest, ok := strings.Cut(repo, "://"); ok {
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			rest = rest[:i]
 		}
-		u.User = nil
-		u.RawQuery = ""
-		u.Fragment = ""
-		return u.String()
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			rest = rest[i+1:]
+		}
+		return scheme + "://" + rest
 	}
 	if m := scpPattern.FindStringSubmatch(repo); m != nil && !looksLocal(repo) {
 		return m[2] + ":" + m[3]
@@ -103,7 +106,15 @@ func parseLocation(repo string) (location, error) {
 	if strings.Contains(repo, "://") {
 		u, err := url.Parse(repo)
 		if err != nil {
-			return location{}, invalid(safe, "invalid repository URL %s: %s", safe, userinfoPattern.ReplaceAllString(err.Error(), "://"))
+			// The error quotes the URL: form it from the redacted one.
+			why := "malformed credentials"
+			if _, serr := url.Parse(safe); serr != nil {
+				var uerr *url.Error
+				if errors.As(serr, &uerr) {
+					why = uerr.Err.Error()
+				}
+			}
+			return location{}, invalid(safe, "invalid repository URL %s: %s", safe, why)
 		}
 		loc := location{kind: kindRemote, url: repo, display: safe, scheme: u.Scheme}
 		if u.User != nil {
@@ -187,4 +198,38 @@ func cleanPath(p string) (string, error) {
 		return "", nil
 	}
 	return c, nil
+}
+
+var shortHashPattern = regexp.MustCompile(`^[0-9a-f]{4,40}$`)
+
+// checkRef says why ref is not a branch, tag, full ref name or commit hash
+// (Git's ref name rules, git check-ref-format), or "". Revision syntax
+// (main~1, main:path, HEAD@{1}) is refused: it would pick something else
+// than the name says.
+func checkRef(ref string) string {
+	switch {
+	case ref == "" || shortHashPattern.MatchString(ref):
+		return ""
+	case len(ref) > 255:
+		return "longer than 255 characters"
+	case ref == "@":
+		return "'@' alone is not a ref name"
+	case strings.Contains(ref, ".."), strings.Contains(ref, "@{"), strings.Contains(ref, "//"):
+		return "'..', '@{' and '//' are not allowed in a ref name"
+	case strings.HasSuffix(ref, "/"), strings.HasSuffix(ref, "."), strings.HasSuffix(ref, ".lock"):
+		return "a ref name cannot end with '/', '.' or '.lock'"
+	case strings.HasPrefix(ref, "/"), strings.HasPrefix(ref, "-"):
+		return "a ref name cannot start with '/' or '-'"
+	}
+	for _, r := range ref {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return fmt.Sprintf("character %q is not allowed in a ref name (revision syntax is not accepted)", r)
+		}
+	}
+	for _, c := range strings.Split(ref, "/") {
+		if strings.HasPrefix(c, ".") {
+			return "a ref name component cannot start with '.'"
+		}
+	}
+	return ""
 }

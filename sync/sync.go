@@ -125,6 +125,9 @@ func (p *Puller) Pull(ctx context.Context, src Source) (*Result, error) {
 	if err != nil {
 		return nil, invalid(loc.display, "invalid --path: %v", err)
 	}
+	if msg := checkRef(src.Ref); msg != "" {
+		return nil, invalid(loc.display, "invalid --ref %q: %s; use a branch, a tag, a full ref name (refs/...) or a commit hash", src.Ref, msg)
+	}
 	res := &Result{Repo: loc.display, Ref: src.Ref, Path: sub}
 	switch loc.kind {
 	case kindPlainDir:

@@ -119,7 +119,7 @@ func TestPullErrors(t *testing.T) {
 	if err := os.MkdirAll(plain, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := puller(t, filepath.Join(tmp, "cache"))
+	p := puller(t, filepath.Join(tmp, "cache"), func(o *gosync.Options) { o.Auth = gosync.Auth{Token: "hunter22"} })
 	tests := []struct {
 		name    string
 		src     gosync.Source
@@ -136,6 +136,16 @@ func TestPullErrors(t *testing.T) {
 		{"ref on plain dir", gosync.Source{Repo: plain, Ref: "main"}, gosync.ErrInvalidSource, "not a Git repository"},
 		{"path missing in plain dir", gosync.Source{Repo: plain, Path: "x"}, gosync.ErrPathMissing, `path "x" does not exist`},
 		{"password in URL", gosync.Source{Repo: "https://bob:hunter22@127.0.0.1:1/x.git"}, gosync.ErrInvalidSource, "not accepted"},
+		{"URL that does not parse", gosync.Source{Repo: "https://bob:hunter22 x/%zz@127.0.0.1:1/x.git?t=hunter22"}, gosync.ErrInvalidSource,
+			"invalid repository URL https://127.0.0.1:1/x.git: malformed credentials"},
+		{"URL that does not parse after the host", gosync.Source{Repo: "https://bob:hunter22@127.0.0.1:1/x%zz.git"}, gosync.ErrInvalidSource,
+			`invalid repository URL https://127.0.0.1:1/x%zz.git: invalid URL escape "%zz"`},
+		{"token over plain http", gosync.Source{Repo: "http://git.example.test/x.git"}, gosync.ErrInvalidSource,
+			"refusing to send Git credentials over plain http to http://git.example.test/x.git (anyone on the path could read them): use an https:// URL"},
+		{"revision syntax as ref", gosync.Source{Repo: r.Dir, Ref: "main:x"}, gosync.ErrInvalidSource,
+			`invalid --ref "main:x": character ':' is not allowed in a ref name (revision syntax is not accepted); use a branch, a tag, a full ref name (refs/...) or a commit hash`},
+		{"relative revision as ref", gosync.Source{Repo: r.Dir, Ref: "main~1"}, gosync.ErrInvalidSource, `character '~' is not allowed`},
+		{"reflog as ref", gosync.Source{Repo: r.Dir, Ref: "main@{1}"}, gosync.ErrInvalidSource, `'@{'`},
 		{"unsupported scheme", gosync.Source{Repo: "ftp://127.0.0.1/x.git"}, gosync.ErrInvalidSource, "unsupported"},
 		{"unreachable", gosync.Source{Repo: "http://127.0.0.1:1/x.git"}, gosync.ErrUnreachable, "failed to reach repository http://127.0.0.1:1/x.git"},
 	}
@@ -204,6 +214,9 @@ func TestRedact(t *testing.T) {
 		{"scp style", "git@git.example.test:org/specs.git", "git.example.test:org/specs.git"},
 		{"local path", "./specs", "./specs"},
 		{"absolute path", "/srv/specs.git", "/srv/specs.git"},
+		{"password with slash, at and space", "https://bob:p/a@s s@git.example.test/specs.git", "https://git.example.test/specs.git"},
+		{"does not parse", "https://bob:%zz@git.example.test/specs.git#frag", "https://git.example.test/specs.git"},
+		{"fragment", "https://git.example.test/specs.git#tok", "https://git.example.test/specs.git"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

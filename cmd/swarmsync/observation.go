@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -33,10 +34,24 @@ func readObserved(path, cluster string) (plan.Observed, error) {
 	}
 	obs, err := plan.UnmarshalObserved(b)
 	if err != nil {
-		return plan.Observed{}, fmt.Errorf("%s: %w", path, err)
+		return plan.Observed{}, prefixEach(path, err)
 	}
 	if obs.Cluster != cluster {
 		return plan.Observed{}, fmt.Errorf("%s is an observation of cluster %q, not %q: pass --cluster %s or another --observed file", path, obs.Cluster, cluster, obs.Cluster)
 	}
 	return obs, nil
+}
+
+// prefixEach prefixes err with "path: ", each of its errors when it joins
+// several (one per line).
+func prefixEach(path string, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, fmt.Errorf("%s: %w", path, e))
+	}
+	return errors.Join(errs...)
 }
