@@ -97,6 +97,9 @@ func anyMatch(patterns, values []string) bool {
 // wildcard matches s against pattern, where * is any run of characters and
 // ? is one character (EC2 filter syntax).
 func wildcard(pattern, s string) bool {
+	if !strings.ContainsAny(pattern, "*?") {
+		return pattern == s // most filter values: no allocation
+	}
 	p, t := []rune(pattern), []rune(s)
 	pi, ti := 0, 0
 	star, mark := -1, 0
