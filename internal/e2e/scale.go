@@ -63,6 +63,8 @@ func Scale(t testing.TB, w *World, workers, delta int) ScaleReport {
 	base := w.Spec
 	base.Safety.MaxRemovalsPerApply = workers + delta
 	base.Update.Parallelism, base.Update.MaxSurge = 1, 1
+	// Joining takes longer when many engines start at once on two cores.
+	base.Update.JoinTimeout.Duration = max(base.Update.JoinTimeout.Duration, time.Duration(workers)*3*time.Second)
 	rep := ScaleReport{World: w.Name, Managers: 3, Workers: workers, Delta: delta}
 	rec := &Recorder{}
 

@@ -28,3 +28,18 @@ func TestLocalScale(t *testing.T) {
 	w.CountCalls()
 	Scale(t, w, workers, delta)
 }
+
+// TestAWSScale is the scale scenario on the AWS path (emulated EC2 booting
+// lab machines). It runs only with SWARMSYNC_SCALE_WORKERS: CI covers the
+// path with the AWS scenarios and the call budget with TestLocalScale.
+func TestAWSScale(t *testing.T) {
+	if os.Getenv("SWARMSYNC_SCALE_WORKERS") == "" {
+		t.Skip("set SWARMSYNC_SCALE_WORKERS to run the scale scenario on the AWS path")
+	}
+	workers, delta := scaleWorkers(t)
+	aw := NewAWSWorldDetail(t, "awsscale", 17)
+	aw.CountCalls()
+	aw.Sim.ResetCounts()
+	Scale(t, aw.World, workers, delta)
+	t.Logf("FIGURE aws scale: EC2 requests over the whole run %v", aw.Sim.CallCounts())
+}

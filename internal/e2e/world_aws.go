@@ -123,14 +123,15 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 	spec.Workers = map[string]schema.WorkerGroup{"general": g}
 	spec.UserData = lab.FastTemplate(t, "aws")
 
+	w := &World{}
 	endpoint := func(inst providers.Instance) (*docker.Swarm, error) {
 		ep, ok := booter.Endpoint(inst.ID)
 		if !ok {
 			return nil, fmt.Errorf("instance %s has no lab machine (state %s)", inst.ID, inst.State)
 		}
-		return docker.New(ep)
+		return docker.New(ep, w.dockerOpts()...)
 	}
-	w := &World{
+	*w = World{
 		Name:  "aws-emulator",
 		Spec:  spec,
 		Cloud: cloud,
@@ -148,7 +149,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 					eps = append(eps, ep)
 				}
 			}
-			return docker.PickEndpoint(ctx, eps)
+			return docker.PickEndpoint(ctx, eps, w.dockerOpts()...)
 		},
 		Endpoint: func(ctx context.Context, inst providers.Instance) (*docker.Swarm, error) {
 			return endpoint(inst)
@@ -172,7 +173,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 			if err != nil {
 				return nil, err
 			}
-			sw, err := docker.New(ep)
+			sw, err := docker.New(ep, w.dockerOpts()...)
 			if err != nil {
 				return nil, err
 			}
