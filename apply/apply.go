@@ -65,6 +65,11 @@ type Deps struct {
 	// Without it, the apply stops there and the new leader finishes the plan
 	// on its next pass. Leadership lost any other way always stops the apply.
 	FindLeader func(ctx context.Context) (providers.Swarm, error)
+	// Lease, when set, is the apply lease this apply must hold: the fence
+	// checks it with leadership before every mutating call, and the apply
+	// stops at once when it is lost. A lease not held yet (a new Swarm) is
+	// taken right after the launch that initialises the Swarm.
+	Lease *Lease
 }
 
 // Status is how a step ended.
@@ -406,6 +411,13 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		e.deps.Logger.Warn("step failed", "step", steps[o.idx].ID, "action", string(steps[o.idx].Action), "error", err.Error())
 		var nl *NotLeaderError
 		switch {
+		case errors.Is(err, providers.ErrLeaseLost):
+			// Another applier may act now: stop like a lost leadership.
+			stopping = true
+			cancel()
+			if firstErr == nil || !errors.Is(firstErr, providers.ErrLeaseLost) {
+				firstErr = err
+			}
 		case errors.As(err, &nl):
 			// Leadership is gone: nothing more may change, not even the
 			// steps in flight.
@@ -435,7 +447,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		return res, nil
 	}
 	var nl *NotLeaderError
-	if errors.As(firstErr, &nl) {
+	if errors.As(firstErr, &nl) || errors.Is(firstErr, providers.ErrLeaseLost) {
 		return res, firstErr
 	}
 	failed, skipped, left := res.IDs(StatusFailed), res.IDs(StatusSkipped), res.IDs(StatusNotRun)

@@ -3,8 +3,10 @@
 // parallelism), one concern per step (launch, await-join, label, drain,
 // await-drained, demote, promote, remove-node, terminate,
 // rotate-join-token), waits with an injected clock, checks before every
-// mutating step that its Docker endpoint's node is the Swarm leader, renders
-// user data, and applies the failure policy. It also owns the reconcile loop
+// mutating call that its Docker endpoint's node is the Swarm leader and that
+// it still holds the apply lease (Lease: one applier at a time, recorded on
+// the Swarm, renewed every TTL/3, lapsing after the TTL when its holder
+// dies), renders user data, and applies the failure policy. It also owns the reconcile loop
 // behind `apply --auto`.
 //
 // It must not decide what to change (that is plan), print anything (progress

@@ -72,10 +72,22 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 	return nil, fmt.Errorf("unknown action %q", s.Action)
 }
 
-// fence checks that the endpoint's node is the leader now. After a
-// deliberate hand-over (this apply demoted its own node) it moves to the new
-// leader when Deps.FindLeader allows, else it stops.
+// fence checks that the endpoint's node is the leader now and, when the
+// apply runs under a lease, that the lease is still held (Deps.Lease). It
+// runs before every mutating call, also right before one that follows a
+// long wait. After a deliberate hand-over (this apply demoted its own node)
+// it moves to the new leader when Deps.FindLeader allows, else it stops.
 func (e *executor) fence(ctx context.Context) error {
+	if err := e.leaderFence(ctx); err != nil {
+		return err
+	}
+	if e.deps.Lease != nil {
+		return e.deps.Lease.Check(ctx)
+	}
+	return nil
+}
+
+func (e *executor) leaderFence(ctx context.Context) error {
 	err := CheckLeader(ctx, e.currentSwarm())
 	if err == nil {
 		return nil
@@ -110,6 +122,11 @@ func (e *executor) fence(ctx context.Context) error {
 	})
 	if perr != nil {
 		return nl
+	}
+	if e.deps.Lease != nil {
+		if err := e.deps.Lease.MoveTo(found); err != nil {
+			return err
+		}
 	}
 	e.mu.Lock()
 	e.swarm, e.handedOver = found, false
@@ -268,6 +285,13 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		e.mu.Lock()
 		e.swarm = sw
 		e.mu.Unlock()
+		// Nothing could hold a lease on a Swarm that did not exist (its
+		// launch relies on the launch token instead): take it now.
+		if e.deps.Lease != nil && !e.deps.Lease.Held() {
+			if err := e.awaitLease(ctx, sw); err != nil {
+				return ids, err
+			}
+		}
 	}
 	return ids, nil
 }
@@ -697,4 +721,22 @@ func apiErrorCode(err error) string {
 		return coded.ErrorCode()
 	}
 	return ""
+}
+
+// awaitLease takes the lease on a Swarm that is just being initialised: its
+// engine may not answer as a manager yet, so it retries within joinTimeout;
+// a lease held by another process fails at once.
+func (e *executor) awaitLease(ctx context.Context, sw providers.Swarm) error {
+	var last error
+	err := e.poll(ctx, e.joinTimeout(), func() (bool, error) {
+		last = e.deps.Lease.Acquire(ctx, sw)
+		if errors.Is(last, providers.ErrLeaseHeld) {
+			return false, last
+		}
+		return last == nil, nil
+	})
+	if errors.Is(err, errTimeout) {
+		return fmt.Errorf("failed to take the apply lease on the new Swarm within joinTimeout %s: %w", e.joinTimeout(), last)
+	}
+	return err
 }

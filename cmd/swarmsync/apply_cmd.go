@@ -32,6 +32,9 @@ type applyOptions struct {
 	listen  string
 	// webhookSecretFile holds the webhook secret (a Docker secret).
 	webhookSecretFile string
+	lease             leaseFlags
+	// leaseOpts are the lease's options, resolved from the flags.
+	leaseOpts apply.LeaseOptions
 }
 
 func init() {
@@ -63,6 +66,14 @@ final {"type":"summary","done","failed","skipped","not_run"}. Join tokens
 never appear in any output.`,
 			Args: cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				holder := "apply"
+				if o.auto {
+					holder = "apply --auto"
+				}
+				var err error
+				if o.leaseOpts, err = o.lease.options(cmd.Flags(), holder, warnLogger(a)); err != nil {
+					return err
+				}
 				if len(args) == 1 {
 					if o.auto || o.dryRun {
 						return errors.New("a plan file cannot be combined with --auto or --dry-run")
@@ -81,6 +92,7 @@ never appear in any output.`,
 		cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "compute and show the plan, change nothing")
 		cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, or json (one event per line)")
 		cmd.Flags().BoolVar(&o.auto, "auto", false, "reconcile continuously on schedule.reconcile (only the leader acts)")
+		o.lease.register(cmd.Flags())
 		cmd.Flags().StringVar(&o.listen, "listen", "", "with --auto: serve /healthz and /status on this address (e.g. 127.0.0.1:9090)")
 		cmd.Flags().StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "with --auto: file holding the webhook secret (default: "+defaultWebhookSecretFile+" if it exists)")
 		return cmd
@@ -116,26 +128,43 @@ func loadCluster(ctx context.Context, a *app, src *sourceFlags, name string) (sc
 	return c, src2, nil
 }
 
-// session is one connected pass: the providers and a fresh observation.
+// session is one connected pass: the providers, the apply lease and a
+// fresh observation.
 type session struct {
 	cloud    providers.Cloud
 	swarm    providers.Swarm
 	observed plan.Observed
+	// lease is the apply lease, taken before the observation when a Swarm
+	// exists (not held yet otherwise); nil for a session that changes
+	// nothing.
+	lease *apply.Lease
 }
 
-func newSession(ctx context.Context, a *app, c schema.Cluster, now time.Time) (*session, error) {
+// newSession connects, takes the apply lease when lo is set, and observes.
+// The caller releases the lease (dropLease) whatever happens next.
+func newSession(ctx context.Context, a *app, c schema.Cluster, lo *apply.LeaseOptions) (*session, error) {
 	cloud, sw, err := connect(ctx, a, c)
 	if err != nil {
 		return nil, err
 	}
-	obs, err := observe.TakeFor(ctx, cloud, sw, c, now)
-	if err != nil {
-		return nil, err
+	s := &session{cloud: cloud, swarm: sw}
+	if lo != nil {
+		if s.lease, err = takeLease(ctx, sw, *lo); err != nil {
+			return nil, err
+		}
 	}
-	return &session{cloud: cloud, swarm: sw, observed: obs}, nil
+	if s.observed, err = observe.TakeFor(ctx, cloud, sw, c, time.Now()); err != nil {
+		return nil, dropLease(ctx, s.lease, err)
+	}
+	return s, nil
 }
 
-// runApply: plan, show, confirm, apply.
+// warnLogger logs warnings and errors to stderr.
+func warnLogger(a *app) *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// runApply: take the lease, plan, show, confirm, apply, drop the lease.
 func runApply(ctx context.Context, a *app, o *applyOptions) error {
 	v, err := applyViewFor(a.stdout, o.format)
 	if err != nil {
@@ -145,10 +174,18 @@ func runApply(ctx context.Context, a *app, o *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := newSession(ctx, a, c, time.Now())
+	var lo *apply.LeaseOptions
+	if !o.dryRun {
+		lo = &o.leaseOpts
+	}
+	s, err := newSession(ctx, a, c, lo)
 	if err != nil {
 		return err
 	}
+	return dropLease(ctx, s.lease, applyFresh(ctx, a, o, v, c, src, s))
+}
+
+func applyFresh(ctx context.Context, a *app, o *applyOptions, v *applyView, c schema.Cluster, src plan.Source, s *session) error {
 	p, err := plan.Compute(c, s.observed, src)
 	if err != nil {
 		return err
@@ -194,10 +231,14 @@ func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string)
 	if o.cluster != "" && o.cluster != p.Cluster {
 		return fmt.Errorf("plan file %s is for cluster %q, not %q", path, p.Cluster, o.cluster)
 	}
-	s, err := newSession(ctx, a, p.Desired, time.Now())
+	s, err := newSession(ctx, a, p.Desired, &o.leaseOpts)
 	if err != nil {
 		return err
 	}
+	return dropLease(ctx, s.lease, applySaved(ctx, a, v, p, s))
+}
+
+func applySaved(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
 	if fp := s.observed.Canonical().Fingerprint(); fp != p.Observation.Fingerprint {
 		return fmt.Errorf("plan is stale: cluster %s changed since the plan was made (observation %.12s, plan %.12s); nothing was changed: run plan again", p.Cluster, fp, p.Observation.Fingerprint)
 	}
@@ -210,11 +251,11 @@ func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string)
 // execute runs the plan with progress to the view.
 func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
 	defer v.close()
-	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),
-		Clock: apply.SystemClock{}, Hook: v, Logger: logger,
+		Clock: apply.SystemClock{}, Hook: v, Logger: warnLogger(a),
 		FindLeader: leaderFinderFor(s.cloud, p.Cluster),
+		Lease:      s.lease,
 	})
 	if res != nil {
 		if verr := v.summary(res); verr != nil && err == nil {
@@ -287,7 +328,13 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 			}
 			return true, nil
 		},
-		Pass: func(ctx context.Context) (int, error) {
+		Pass: func(ctx context.Context) (n int, err error) {
+			lo := o.leaseOpts
+			lo.Logger = logger
+			if sess.lease, err = takeLease(ctx, sess.swarm, lo); err != nil {
+				return 0, err
+			}
+			defer func() { err = dropLease(ctx, sess.lease, err) }()
 			obs, err := observe.TakeFor(ctx, sess.cloud, sess.swarm, desired, time.Now())
 			if err != nil {
 				return 0, err
@@ -302,9 +349,8 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 			}
 			res, err := apply.Run(ctx, p, apply.Deps{
 				Cloud: sess.cloud, Swarm: sess.swarm, Dialer: dialerFor(sess.cloud),
-				Clock: apply.SystemClock{}, Logger: logger,
+				Clock: apply.SystemClock{}, Logger: logger, Lease: sess.lease,
 			})
-			n := 0
 			if res != nil {
 				n = len(res.IDs(apply.StatusDone))
 			}

@@ -191,7 +191,36 @@ func (k *killLab) killAt(at int) (actions []string, killed string) {
 	if killed == "" {
 		k.t.Fatalf("the apply ended before step %d started (plan %v); stderr:\n%s", at, actions, stderr.String())
 	}
+	k.unlockDead(cmd.Process.Pid)
 	return actions, killed
+}
+
+// unlockDead removes, with `swarmsync force-unlock`, the apply lease that
+// the killed process pid left on the Swarm (it would refuse applies until
+// it expires).
+func (k *killLab) unlockDead(pid int) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eps, err := k.cloud.ManagerEndpoints(ctx, "killlab")
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	leader, err := docker.FindLeader(ctx, eps)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	defer leader.Close()
+	st, err := leader.ReadLease(ctx)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	if !st.Held || st.Lease.PID != pid {
+		k.t.Fatalf("the killed apply (pid %d) left no lease on the Swarm: %+v", pid, st)
+	}
+	if code, out := k.run("force-unlock", st.Lease.ID, "--yes"); code != 0 || !strings.Contains(out, "Removed apply lease "+st.Lease.ID) {
+		k.t.Fatalf("force-unlock %s: exit %d\n%s", st.Lease.ID, code, out)
+	}
 }
 
 // check asserts the exact shape: one live manager and want live workers,
@@ -277,7 +306,8 @@ func (k *killLab) check(what string, want int) {
 
 // TestApplyKilledAtEveryStep SIGKILLs a real `swarmsync apply` process at
 // every step index of a scale-up (workers 1 → 2) and of a scale-down
-// (2 → 1) in turn, runs apply again each time, and checks that the cluster
+// (2 → 1) in turn, removes the lease it left with force-unlock, runs apply
+// again each time, and checks that the cluster
 // converges to the exact shape with no duplicate and no orphaned instance
 // or node, that the worker join token a new worker joined with was rotated
 // (joinTokens.rotateAfterJoin), and that no join token appears in any

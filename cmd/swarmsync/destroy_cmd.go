@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/providers"
 )
 
@@ -19,6 +21,9 @@ type destroyOptions struct {
 	src     sourceFlags
 	cluster string
 	yes     bool
+	lease   leaseFlags
+	// leaseOpts are the lease's options, resolved from the flags.
+	leaseOpts apply.LeaseOptions
 }
 
 func init() {
@@ -30,15 +35,22 @@ func init() {
 			Long: `destroy terminates every live instance tagged with the cluster (swarmsync:cluster),
 after confirmation on a terminal (or --yes). Instances without the tag are
 never touched. With the local provider this also removes the cluster's
-bridge once its last machine is gone.`,
+bridge once its last machine is gone. While the cluster's Swarm exists,
+destroy holds its apply lease (see apply): it refuses while another apply
+holds it.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				var err error
+				if o.leaseOpts, err = o.lease.options(cmd.Flags(), "destroy", warnLogger(a)); err != nil {
+					return err
+				}
 				return runDestroy(cmd.Context(), a, &o)
 			},
 		}
 		o.src.register(cmd.Flags())
 		cmd.Flags().StringVar(&o.cluster, "cluster", "", "the cluster to destroy (required)")
 		cmd.Flags().BoolVar(&o.yes, "yes", false, "destroy without asking for confirmation")
+		o.lease.register(cmd.Flags())
 		return cmd
 	})
 }
@@ -51,23 +63,38 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 	if err != nil {
 		return err
 	}
-	cloud, _, err := connect(ctx, a, c)
+	cloud, sw, err := connect(ctx, a, c)
 	if err != nil {
 		return err
 	}
-	insts, err := cloud.Instances(ctx, c.Name)
+	lease, err := takeLease(ctx, sw, o.leaseOpts)
 	if err != nil {
-		return fmt.Errorf("failed to list the instances of cluster %s: %w", c.Name, err)
+		return err
+	}
+	err = destroyUnderLease(ctx, a, o, c.Name, cloud, lease)
+	if lease.Held() {
+		// The Swarm may be gone with its machines: then so is the lease.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = lease.Release(rctx)
+	}
+	return err
+}
+
+func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster string, cloud providers.Cloud, lease *apply.Lease) error {
+	insts, err := cloud.Instances(ctx, cluster)
+	if err != nil {
+		return fmt.Errorf("failed to list the instances of cluster %s: %w", cluster, err)
 	}
 	var live []providers.Instance
 	var ids []string
 	for _, in := range insts {
-		if in.State != providers.StateTerminated && in.Cluster == c.Name {
+		if in.State != providers.StateTerminated && in.Cluster == cluster {
 			live = append(live, in)
 			ids = append(ids, in.ID)
 		}
 	}
-	renderDestroyList(a.stdout, c.Name, live)
+	renderDestroyList(a.stdout, cluster, live)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -76,7 +103,7 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 		if !ok || !isTerminal(f) {
 			return errors.New("destroy needs confirmation, but stdin is not a terminal: run with --yes")
 		}
-		renderDestroyPrompt(a.stdout, c.Name, len(ids))
+		renderDestroyPrompt(a.stdout, cluster, len(ids))
 		line, err := bufio.NewReader(a.stdin).ReadString('\n')
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("failed to read confirmation: %w", err)
@@ -85,10 +112,16 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 			return errors.New("destroy cancelled: nothing was changed")
 		}
 	}
-	if err := cloud.Terminate(ctx, c.Name, ids); err != nil {
+	// The confirmation may have taken long: the lease must still be ours.
+	if lease.Held() {
+		if err := lease.Check(ctx); err != nil {
+			return fmt.Errorf("refusing to destroy, nothing was changed: %w", err)
+		}
+	}
+	if err := cloud.Terminate(ctx, cluster, ids); err != nil {
 		return err
 	}
-	renderDestroyed(a.stdout, c.Name, len(ids))
+	renderDestroyed(a.stdout, cluster, len(ids))
 	return nil
 }
 

@@ -148,8 +148,15 @@ func (s *Swarm) Observe(ctx context.Context) (providers.SwarmState, error) {
 	if err != nil {
 		return st, fmt.Errorf("failed to inspect swarm: %w", classify(err))
 	}
-	if len(sw.Spec.Labels) > 0 {
-		st.Labels = maps.Clone(sw.Spec.Labels)
+	// The apply lease is not cluster state (see providers.SwarmLabelLease).
+	for k, v := range sw.Spec.Labels {
+		if k == providers.SwarmLabelLease {
+			continue
+		}
+		if st.Labels == nil {
+			st.Labels = map[string]string{}
+		}
+		st.Labels[k] = v
 	}
 	st.CreatedAt = sw.CreatedAt.UTC()
 	list, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
