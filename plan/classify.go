@@ -31,6 +31,14 @@ type groupState struct {
 	kept    []*member // joined or pending members that count toward the group
 	pending []*member // owned instances whose node has not joined yet (within joinTimeout)
 	stale   []*member // owned instances whose node never joined within joinTimeout
+	// evidence are stale instances of the current config kept while the
+	// group's new machines fail to join (joinfail.go); the group launches
+	// nothing while there are any.
+	evidence []*member
+	// staleLeft counts the live instances whose node never joined that
+	// stay after this pass (evidence, and stale instances the removal
+	// budget defers): they hold surge slots.
+	staleLeft int
 	// orphans are nodes of the group whose instance is gone: Down ones,
 	// and workers whose instance is listed as terminated (gone).
 	orphans []*member

@@ -57,6 +57,7 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 	}
 	p.Notes = b.notes
 	p.Held = b.downHeld
+	p.LaunchStopped = b.stopped
 	p.Summary = map[Action]int{}
 	for _, s := range p.Steps {
 		p.Summary[s.Action]++
@@ -104,6 +105,8 @@ type builder struct {
 
 	// downHeld are the nodes left alone within update.downGrace.
 	downHeld []HeldNode
+	// stopped are the groups that stop launching (joinfail.go).
+	stopped []LaunchStop
 
 	// rotationDue is set when schedule.rotateJoinTokens is due at now;
 	// rotationAt is the activation that made it due (see rotation.go).
@@ -138,6 +141,11 @@ func (b *builder) build() error {
 	if c.raftMembers == 0 || c.raftReachable < quorum(c.raftMembers) {
 		b.note("Quorum is lost: %d of %d managers are reachable, %d are needed. swarmsync plans nothing until quorum is back. If the unreachable managers cannot come back, recover by hand: on one surviving manager run `docker swarm init --force-new-cluster --advertise-addr <its address>`, then run swarmsync again to replace the lost managers.", c.raftReachable, c.raftMembers, quorum(c.raftMembers))
 		return nil
+	}
+	for _, name := range b.sortedGroups() {
+		if _, declared := desiredCount(b.d, name); declared {
+			b.joinFailures(c.groups[name])
+		}
 	}
 	intentional, err := b.intentional()
 	if err != nil {

@@ -22,7 +22,8 @@
 //   - kept: it counts toward its group (joined, or an instance launched less
 //     than update.joinTimeout ago whose node has not joined: pending, awaited,
 //     never relaunched before);
-//   - stale: an instance whose node never joined within update.joinTimeout;
+//   - stale: an instance whose node never joined within update.joinTimeout
+//     (terminated; see "Failed joins" for when it is kept instead);
 //   - held: a node that may come back (a reboot, a dockerd restart, a
 //     network blip): a worker of a declared group whose node is Down, or a
 //     manager that is not reachable, while its instance runs, and that has
@@ -119,7 +120,42 @@
 // replacements use only what is left. Every terminate of an instance and
 // every remove-node of a node without an instance counts one removal
 // (Step.Removal). What does not fit is left for later passes and a note
-// says so.
+// says so. The terminate of an instance whose node never joined counts
+// too, although it carries no workload: "never joined" is inferred from
+// an instance no node matches, and a wrong inference (a Swarm endpoint
+// that shows another swarm, nodes that lost the engine label) would
+// otherwise terminate every machine of the cluster in one pass. The budget
+// bounds that mistake; failed joins cannot run away under it, since a
+// failing group launches nothing.
+//
+// # Failed joins
+//
+// A group's new machines fail to join when some live instance of its
+// current config never joined within update.joinTimeout and no node of
+// that config joined after the latest of them was launched (nodes'
+// creation times against instances' launch times: the Swarm and the cloud
+// are the only memory). Such a group stops launching: no machine is
+// launched for its count, for a rolling replacement or for a broken
+// member, until a machine of that config joins or the spec changes its
+// config. The newest of those instances (up to the group's surge, at least
+// one) are kept as the evidence, so the next pass sees the failure again
+// instead of trying again; the others are terminated. A note and
+// Plan.LaunchStopped say which group and instances; terminating the kept
+// instances by hand is the way to try again. One failure stops the group:
+// a retry would need to remember the failed attempt once it is
+// terminated, and a group that launches every pass is exactly the runaway
+// this prevents. A group whose joins work replaces its never-joined
+// instances like any other removal, after terminating them.
+//
+// Surge bounds launches: a launch never brings the live instances of a
+// group (those that never joined included) beyond its count plus its
+// surge (update.maxSurge for workers, one for managers). Instances whose
+// node never joined that stay after the pass (kept as evidence, or left by
+// the removal budget) hold surge slots: they lower the launch that makes up
+// the count and the surge of rolling replacements, and the managers are
+// not replaced while one remains. A manager is not picked by a scale-down
+// or a replacement before its node has joined (its role is not known
+// yet); a note says a later pass does it.
 //
 // # Disruption windows
 //

@@ -31,9 +31,12 @@ func (b *builder) managers() {
 			chain, _ = b.managerLeave(m, "the manager was demoted but not removed (an interrupted removal)", 0, chain)
 		}
 	}
+	g.staleLeft = len(g.evidence)
 	for _, m := range g.stale {
 		if b.takeHeal() {
-			chain = b.terminateStale(m, b.staleReason(), chain)
+			chain = b.terminateStale(m, b.staleReason(g), chain)
+		} else {
+			g.staleLeft++
 		}
 	}
 	for _, m := range g.orphans {
@@ -47,9 +50,15 @@ func (b *builder) managers() {
 	b.waitingNotes(g)
 	want := b.d.Managers.Count
 	kept := slices.Clone(g.kept)
-	// Scale down: never the leader (at least one manager stays).
+	// Scale down: never the leader (at least one manager stays), nor an
+	// instance whose node has not joined yet (its role is not known).
 	if excess := len(kept) - want; excess > 0 {
-		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return (m.frozen && !m.held) || m.isLeader(b.leader) })
+		cands := slices.DeleteFunc(slices.Clone(kept), func(m *member) bool {
+			return (m.frozen && !m.held) || m.isLeader(b.leader) || m.node == nil
+		})
+		if joining := len(g.pending); len(cands) < excess && joining > 0 {
+			b.note("%d manager instance(s) have not joined yet; the scale-down to managers.count %d does not pick them: a later pass removes what is still too many.", joining, want)
+		}
 		for _, m := range pickVictims(cands, excess, kept) {
 			if !b.allow(m) || !b.takeHeal() {
 				continue
@@ -61,15 +70,22 @@ func (b *builder) managers() {
 			}
 		}
 	}
-	for i := len(kept); i < want; i++ {
-		chain = b.launch(schema.ManagersGroup, 1, false, fmt.Sprintf("managers.count is %d, %d are in place (one raft change at a time)", want, i), 0, chain)
+	if n := want - len(kept); n > 0 && len(g.evidence) == 0 {
+		for i := range b.fill(g, len(kept), n) {
+			chain = b.launch(schema.ManagersGroup, 1, false, fmt.Sprintf("managers.count is %d, %d are in place (one raft change at a time)", want, len(kept)+i), 0, chain)
+		}
 	}
-	// Replacement, surge first.
+	// Replacement, surge first: not while an instance that never joined
+	// holds the surge slot, nor while new managers fail to join; a manager
+	// whose node has not joined yet is replaced by a later pass.
 	var outdated []*member
 	for _, m := range kept {
-		if m.outdated && !m.frozen && !m.isLeader(b.leader) {
+		if m.outdated && !m.frozen && m.node != nil && !m.isLeader(b.leader) && g.staleLeft == 0 {
 			outdated = append(outdated, m)
 		}
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(kept), func(m *member) bool { return !m.outdated || m.node != nil })); n > 0 {
+		b.note("%d out-of-date manager instance(s) have not joined yet; a later pass replaces them once they have.", n)
 	}
 	replaced := map[*member]bool{}
 	for _, m := range pickVictims(outdated, len(outdated), kept) {
@@ -125,7 +141,7 @@ func (b *builder) leaderLast() {
 			lm = m
 		}
 	}
-	if lm == nil || !b.allow(lm) || !b.takeReplace() {
+	if lm == nil || g.staleLeft > 0 || !b.allow(lm) || !b.takeReplace() {
 		if lm != nil {
 			b.labelDrift(lm, "")
 		}
@@ -147,6 +163,9 @@ func (b *builder) nextBatch(group string) int {
 
 // staleReason is the reason of the terminate of an instance whose node
 // never joined.
-func (b *builder) staleReason() string {
+func (b *builder) staleReason(g *groupState) string {
+	if len(g.evidence) > 0 {
+		return fmt.Sprintf("its node never joined within update.joinTimeout (%s); it is not replaced while the group's new machines fail to join", b.d.Update.JoinTimeout.Duration)
+	}
 	return fmt.Sprintf("its node never joined within update.joinTimeout (%s); it is replaced", b.d.Update.JoinTimeout.Duration)
 }

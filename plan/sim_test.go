@@ -763,6 +763,29 @@ func checkHeld(p *Plan, m *model) error {
 	return nil
 }
 
+// checkStopped checks the groups a plan stops launching: the instances it
+// keeps are live instances of the group's current config that never
+// joined, and no step launches in the group.
+func checkStopped(p *Plan, m *model) error {
+	for _, st := range p.LaunchStopped {
+		if len(st.Instances) == 0 {
+			return fmt.Errorf("group %s stops launching but keeps no instance", st.Group)
+		}
+		for _, id := range st.Instances {
+			in := m.insts[id]
+			if in == nil || !in.live || in.group != st.Group || in.config != ConfigDigest(m.spec, st.Group) || m.nodeOfInst(id) != nil || in.launched.Add(m.spec.Update.JoinTimeout.Duration).After(m.now) {
+				return fmt.Errorf("group %s stops launching on instance %s, which is not a live instance of its current config that never joined", st.Group, id)
+			}
+		}
+		for _, s := range p.Steps {
+			if s.Action == ActionLaunch && s.Group == st.Group {
+				return fmt.Errorf("group %s stops launching but the plan launches %s", st.Group, s.ID)
+			}
+		}
+	}
+	return nil
+}
+
 // checkLaunchBound checks, right after a launch of group, that the plan
 // launches no more than the spec needs, counting what the observation hid:
 // the up-to-date members in service never exceed the spec's count (or the
@@ -1560,6 +1583,14 @@ func TestPlanProperties(t *testing.T) {
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
 			}
 			stats["down-held"] += len(m.heldNodes())
+			if err := checkStopped(p, m); err != nil {
+				t.Fatalf("pass %d: %v\n%s", pass, err, before)
+			}
+			if in := m.insts[m.inFlightInst]; in != nil && m.nodeOfInst(in.id) == nil && !in.launched.Add(spec.Update.JoinTimeout.Duration).After(m.now) {
+				// A manager launch of a killed pass whose machine never
+				// joined within joinTimeout: no raft change any more.
+				m.inFlight, m.inFlightInst = "", ""
+			}
 			if due, err := checkRotation(p, m, rotCron); err != nil {
 				t.Fatalf("pass %d: %v\n%s", pass, err, before)
 			} else if due {
@@ -1632,6 +1663,17 @@ func TestPlanProperties(t *testing.T) {
 			}
 			if len(p.Steps) == 0 && lagging {
 				continue // the lag may hide what is left to do
+			}
+			if len(p.Steps) == 0 && len(p.LaunchStopped) > 0 {
+				// A group stopped launching although joins work here:
+				// the operator terminates what it kept, to try again.
+				for _, st := range p.LaunchStopped {
+					for _, id := range st.Instances {
+						m.insts[id].live = false
+					}
+				}
+				stats["launch-stopped-retried-by-hand"]++
+				continue
 			}
 			if len(p.Steps) == 0 && len(m.heldNodes()) > 0 {
 				// Nodes are left alone within update.downGrace: wait.

@@ -90,6 +90,9 @@ type Plan struct {
 	// Held are the nodes left alone within update.downGrace (they may come
 	// back); Notes say the same in words.
 	Held []HeldNode `json:"held,omitempty"`
+	// LaunchStopped are the groups that launch nothing because their new
+	// machines do not join; Notes say the same in words.
+	LaunchStopped []LaunchStop `json:"launch_stopped,omitempty"`
 	// Notes explain what the plan will not do and why (e.g. lost quorum
 	// and the manual recovery it needs).
 	Notes []string `json:"notes,omitempty"`

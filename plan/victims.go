@@ -11,7 +11,7 @@ func victimClass(m *member) int {
 	switch {
 	case m.outdated:
 		return 0
-	case m.down():
+	case m.down() || m.held:
 		return 1
 	default:
 		return 2

@@ -20,9 +20,13 @@ func (b *builder) workers(name string) {
 		b.prune(g)
 		return
 	}
+	g.staleLeft = len(g.evidence)
+	var gone []string // the stale instances terminated: launches wait for them
 	for _, m := range g.stale {
 		if b.takeHeal() {
-			b.terminateStale(m, b.staleReason(), "")
+			gone = append(gone, b.terminateStale(m, b.staleReason(g), ""))
+		} else {
+			g.staleLeft++
 		}
 	}
 	for _, m := range g.pending {
@@ -42,11 +46,14 @@ func (b *builder) workers(name string) {
 	}
 	// An unattributed worker may be the one that tops this group up.
 	hold := len(b.c.unattributed) > 0
+	failing := len(g.evidence) > 0
 	fill := ""
 	if n := want - len(kept); n > 0 && hold {
 		b.note("Group %s has %d of %d workers in place; the launch waits until the cloud lists the instance of every node that has joined.", name, len(kept), want)
-	} else if n > 0 {
-		fill = b.launch(name, n, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", short, want, len(kept)), 0)
+	} else if n > 0 && !failing {
+		if k := b.fill(g, len(kept), n); k > 0 {
+			fill = b.launch(name, k, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", short, want, len(kept)), 0, gone...)
+		}
 	}
 	// Broken workers leave after the launch that makes up the count.
 	why := fmt.Sprintf("the node has been Down for update.downGrace (%s) or longer although its instance runs; it is removed", b.d.Update.DownGrace.Duration)
@@ -59,8 +66,8 @@ func (b *builder) workers(name string) {
 		}
 	}
 	var replaced map[*member]bool
-	if !hold {
-		replaced = b.rollWorkers(name, kept)
+	if !hold && !failing {
+		replaced = b.rollWorkers(name, kept, g.staleLeft)
 	}
 	for _, m := range kept {
 		if !replaced[m] && m.node != nil && !m.frozen {
@@ -99,9 +106,10 @@ func (b *builder) prune(g *groupState) {
 
 // rollWorkers plans the rolling replacement of the out-of-date workers of
 // kept, in batches of update.parallelism, and returns those it replaces.
-// Each batch launches up to update.maxSurge replacements before its victims
+// Each batch launches up to update.maxSurge replacements (less the surge
+// slots held by staleLeft instances that never joined) before its victims
 // leave and the rest after them; a batch waits for the previous one.
-func (b *builder) rollWorkers(name string, kept []*member) map[*member]bool {
+func (b *builder) rollWorkers(name string, kept []*member, staleLeft int) map[*member]bool {
 	var outdated []*member
 	for _, m := range kept {
 		if m.outdated && !m.frozen {
@@ -115,7 +123,7 @@ func (b *builder) rollWorkers(name string, kept []*member) map[*member]bool {
 		}
 	}
 	par := max(1, b.d.Update.Parallelism)
-	surge := max(0, b.d.Update.MaxSurge)
+	surge := max(0, b.surge(name)-staleLeft)
 	replaced := map[*member]bool{}
 	var prev []string // the previous batch's ends
 	for start := 0; start < len(allowed); start += par {

@@ -101,7 +101,7 @@ func runStatus(ctx context.Context, a *app, o *statusOptions) error {
 	var refused *plan.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		r.Drift = statusDrift{Changes: map[plan.Action]int{}, Held: []plan.HeldNode{}, Notes: []string{}, Refused: refused.Error()}
+		r.Drift = statusDrift{Changes: map[plan.Action]int{}, Held: []plan.HeldNode{}, LaunchStopped: []plan.LaunchStop{}, Notes: []string{}, Refused: refused.Error()}
 	case err != nil:
 		return err
 	default:
@@ -133,6 +133,10 @@ func driftOf(p *plan.Plan, s plan.SwarmHealth) statusDrift {
 	}
 	if d.Held == nil {
 		d.Held = []plan.HeldNode{}
+	}
+	d.LaunchStopped = p.LaunchStopped
+	if d.LaunchStopped == nil {
+		d.LaunchStopped = []plan.LaunchStop{}
 	}
 	if d.Notes == nil {
 		d.Notes = []string{}

@@ -163,3 +163,42 @@ func TestStatusDaemon(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusHeldAndStopped: status names the nodes left alone within
+// update.downGrace and the groups that stop launching, in text and JSON.
+func TestStatusHeldAndStopped(t *testing.T) {
+	for _, tc := range []struct {
+		fixture string
+		text    string
+		check   func(statusDrift) bool
+	}{
+		{"down-manager-held", `(?m)^Held: +1 node\(s\) .*\n  node n-m2 \(managers, instance i-m2\): Down since 2026-05-01 11:58:00 UTC, replaced at 2026-05-01 12:03:00 UTC if still Down$`,
+			func(d statusDrift) bool { return d.InSync && len(d.Held) == 1 && d.Held[0].Node == "n-m2" }},
+		{"join-failures-stop-launching", `(?m)^Stopped: +group workers/web launches nothing: its new machines do not join \(kept: i-w7; the latest launched 2026-05-01 11:40:00 UTC\)$`,
+			func(d statusDrift) bool {
+				return len(d.LaunchStopped) == 1 && d.LaunchStopped[0].Group == "workers/web" && len(d.Held) == 0
+			}},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			fx := "../../fixtures/plans/" + tc.fixture
+			run := func(args ...string) string {
+				var out, errb bytes.Buffer
+				Main(append([]string{"status", "--repo", fx, "--observed", fx + "/observed.json"}, args...), strings.NewReader(""), &out, &errb)
+				if errb.Len() > 0 {
+					t.Fatalf("stderr %q", errb.String())
+				}
+				return out.String()
+			}
+			if out := run(); !regexp.MustCompile(tc.text).MatchString(out) {
+				t.Errorf("output does not match %s:\n%s", tc.text, out)
+			}
+			var rep statusReport
+			if err := json.Unmarshal([]byte(run("--format", "json")), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(rep.Drift) {
+				t.Errorf("json drift = %+v", rep.Drift)
+			}
+		})
+	}
+}

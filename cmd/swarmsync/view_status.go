@@ -36,8 +36,11 @@ type statusDrift struct {
 	// plans nothing until quorum is back).
 	Blocked string `json:"blocked,omitempty"`
 	// Held are the nodes the plan leaves alone within update.downGrace.
-	Held  []plan.HeldNode `json:"held"`
-	Notes []string        `json:"notes"`
+	Held []plan.HeldNode `json:"held"`
+	// LaunchStopped are the groups that launch nothing because their new
+	// machines do not join.
+	LaunchStopped []plan.LaunchStop `json:"launch_stopped"`
+	Notes         []string          `json:"notes"`
 }
 
 // daemonStatus is an apply --auto daemon's /status, as read at ReadAt.
@@ -138,6 +141,9 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 		for _, h := range d.Held {
 			p("  %s\n", heldLine(h))
 		}
+	}
+	for _, st := range d.LaunchStopped {
+		p("Stopped:  group %s launches nothing: its new machines do not join (kept: %s; the latest launched %s UTC)\n", st.Group, strings.Join(st.Instances, ", "), st.Since.UTC().Format(time.DateTime))
 	}
 	if len(d.Notes) > 0 {
 		p("Notes:\n")
@@ -243,7 +249,7 @@ func heldLine(h plan.HeldNode) string {
 	l := fmt.Sprintf("node %s (%s, instance %s): ", h.Node, h.Group, h.Instance)
 	switch {
 	case !h.ReplaceAt.IsZero():
-		return l + fmt.Sprintf("Down since %s, replaced at %s if still Down", h.DownSince.UTC().Format(time.DateTime), h.ReplaceAt.UTC().Format(time.DateTime)) + " UTC"
+		return l + fmt.Sprintf("Down since %s UTC, replaced at %s UTC if still Down", h.DownSince.UTC().Format(time.DateTime), h.ReplaceAt.UTC().Format(time.DateTime))
 	case !h.DownSince.IsZero():
 		return l + "Down since " + h.DownSince.UTC().Format(time.DateTime) + " UTC"
 	default:
