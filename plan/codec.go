@@ -139,8 +139,8 @@ func UnmarshalPlan(b []byte) (*Plan, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("failed to decode plan: %w", err)
 	}
-	if p.FormatVersion > FormatVersion {
-		return nil, fmt.Errorf("plan format_version %d is newer than this swarmsync understands (%d): upgrade swarmsync", p.FormatVersion, FormatVersion)
+	if p.FormatVersion > PlanFormatVersion {
+		return nil, fmt.Errorf("plan format_version %d is newer than this swarmsync understands (%d): upgrade swarmsync", p.FormatVersion, PlanFormatVersion)
 	}
 	if p.FormatVersion == 0 {
 		return nil, fmt.Errorf("failed to decode plan: format_version is missing (is this a plan file?)")

@@ -35,7 +35,7 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 		return nil, fmt.Errorf("failed to plan cluster %q: %w", desired.Name, err)
 	}
 	p := &Plan{
-		FormatVersion: FormatVersion,
+		FormatVersion: PlanFormatVersion,
 		Cluster:       desired.Name,
 		Source:        src,
 		Desired:       desired,
@@ -47,6 +47,9 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 			Leader:      b.c.leader,
 			TakenAt:     obs.TakenAt,
 		},
+	}
+	if err := b.preflight(); err != nil {
+		return nil, err
 	}
 	if err := b.build(); err != nil {
 		return nil, err
@@ -108,6 +111,12 @@ type builder struct {
 	// stopped are the groups that stop launching (joinfail.go).
 	stopped []LaunchStop
 
+	// networkReady is the step every launch waits for: the managed
+	// security group and its rules ("" when nothing is planned for it).
+	networkReady string
+	// leaving are the instances planned to leave (no register-targets).
+	leaving map[string]bool
+
 	// rotationDue is set when schedule.rotateJoinTokens is due at now;
 	// rotationAt is the activation that made it due (see rotation.go).
 	rotationDue bool
@@ -116,7 +125,7 @@ type builder struct {
 
 func newBuilder(d schema.Cluster, o Observed) *builder {
 	b := &builder{d: d, o: o, now: o.TakenAt, ids: map[string]bool{}, child: map[string]bool{},
-		launchSeq: map[string]int{}, batch: map[string]int{}, digests: map[string]string{}, wants: map[string]wantedState{}}
+		launchSeq: map[string]int{}, leaving: map[string]bool{}, batch: map[string]int{}, digests: map[string]string{}, wants: map[string]wantedState{}}
 	b.classify()
 	return b
 }
@@ -159,6 +168,7 @@ func (b *builder) build() error {
 		}
 	}
 	b.leaderLast()
+	b.environment()
 	b.foreignNotes()
 	b.deferredNotes()
 	return nil

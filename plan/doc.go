@@ -14,7 +14,9 @@
 // into members), budget.go (removal budget and blast-radius refusals),
 // window.go (disruption windows), managers.go, workers.go (the groups),
 // join.go and leave.go (the step sequences a machine joins and leaves by),
-// labels.go, rotation.go (join tokens), victims.go, notes.go, status.go.
+// labels.go, rotation.go (join tokens), victims.go, notes.go, status.go,
+// network.go (network preflight, managed security group), targets.go
+// (target groups and listeners).
 //
 // # Classification
 //
@@ -178,4 +180,37 @@
 // join and its rotation is caught up by the next); and when
 // schedule.rotateJoinTokens is due. Every rotation is recorded on the Swarm
 // (rotation.go says how and why it is safe).
+//
+// # Network (aws, when the observation has one)
+//
+// Before anything else: every subnet and security group the groups name
+// must exist (else the plan is refused naming the field); a group of more
+// than one node whose subnets are all in one zone gets a note. Swarm needs
+// 2377/tcp into managers from every member (joins, raft), and 7946/tcp,
+// 7946/udp (gossip) and 4789/udp (overlay VXLAN) into every member from
+// every member (SwarmRules). Without provider.aws.managedSecurityGroup the
+// groups' own security groups must allow each of them for every pair of
+// groups (a rule from one of the source group's security groups, or from a
+// CIDR covering all its subnets): a missing one refuses the plan naming
+// the exact rule to add. A group naming no security group gets the VPC's
+// default one, which is not checked (a note says so). With
+// managedSecurityGroup, the group tagged as the cluster's is created when
+// missing and given the rules it lacks (self-referencing), as the first
+// steps; every launch depends on them. Groups not tagged as the cluster's
+// are never changed.
+//
+// # Load balancer targets and listeners
+//
+// A group's target groups are its spec's targetGroups and, for the load
+// balancer's group, the target groups of the listeners swarmsync created.
+// New machines are registered after their label step (a node receives
+// traffic only once joined and labelled); a kept member that is Ready,
+// labelled and not registered is registered. A member leaving whose
+// instance is registered is deregistered, and the deregistration delay
+// awaited, before anything else of its exit (before it is drained). With a
+// load balancer, each port published in ingress mode (tcp or udp) gets one
+// listener and target group, created with the group's registrable
+// members; a listener swarmsync created for a port no longer published is
+// deleted with its target group; listeners it did not create are never
+// touched (a port they hold is noted).
 package plan

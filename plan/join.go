@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/swarmsync/swarmsync/providers"
@@ -18,7 +19,7 @@ func (b *builder) launch(group string, count int, init bool, reason string, batc
 		role = providers.RoleManager
 	}
 	launch := b.add(Step{Action: ActionLaunch, Group: group, Count: count, Role: role, Init: init,
-		Config: b.digest(group), Reason: reason, DependsOn: after, Batch: batch}, n)
+		Config: b.digest(group), Reason: reason, DependsOn: append(slices.Clone(after), b.networkReady), Batch: batch}, n)
 	what := "the new node"
 	if count > 1 {
 		what = fmt.Sprintf("the %d new nodes", count)
@@ -39,8 +40,9 @@ func (b *builder) launch(group string, count int, init bool, reason string, batc
 		b.workerJoined = true
 	}
 	labels, avail := wanted(b.d, group)
-	return b.add(Step{Action: ActionLabel, Group: group, LaunchStep: launch, Labels: labels, Availability: avail, Batch: batch,
+	label := b.add(Step{Action: ActionLabel, Group: group, LaunchStep: launch, Labels: labels, Availability: avail, Batch: batch,
 		Reason: "write the spec's labels and availability on " + what, DependsOn: []string{join}}, n)
+	return b.registerLaunched(group, launch, label, n, batch)
 }
 
 // awaitPending plans await-join → label for an instance launched earlier

@@ -47,7 +47,7 @@ func lastOf(ids []string) string {
 // workerLeave plans a worker's exit: drain → await-drained → terminate →
 // remove-node, and returns its last step.
 func (b *builder) workerLeave(m *member, why string, batch int, after ...string) string {
-	last := b.drainFirst(m, why, batch, after)
+	last := b.drainFirst(m, why, batch, b.deregisterFirst(m, why, batch, after))
 	if m.inst != nil {
 		s, t := target(Step{Action: ActionTerminate, Reason: why, DependsOn: last, Batch: batch, Removal: true}, m)
 		last = []string{b.add(s, t)}
@@ -69,7 +69,7 @@ func (b *builder) managerLeave(m *member, why string, batch int, after string) (
 		b.note("Not removing manager %s (%s): %d of %d managers are reachable and removing it would leave %d of %d, below quorum.", m.id(), why, b.reach, b.members, b.reach-1, b.members-1)
 		return after, false
 	}
-	last := b.drainFirst(m, why, batch, []string{after})
+	last := b.drainFirst(m, why, batch, b.deregisterFirst(m, why, batch, []string{after}))
 	if m.isManager() {
 		reason := why + ": leave the raft membership (one change at a time)"
 		if m.isLeader(b.leader) {
@@ -107,6 +107,6 @@ func (b *builder) removeOrphan(m *member, after string) string {
 // terminateStale plans the terminate of an instance whose node never
 // joined within update.joinTimeout and returns its id.
 func (b *builder) terminateStale(m *member, why string, after string) string {
-	s, t := target(Step{Action: ActionTerminate, Removal: true, DependsOn: []string{after}, Reason: why}, m)
+	s, t := target(Step{Action: ActionTerminate, Removal: true, DependsOn: b.deregisterFirst(m, why, 0, []string{after}), Reason: why}, m)
 	return b.add(s, t)
 }

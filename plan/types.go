@@ -8,9 +8,16 @@ import (
 	"github.com/swarmsync/swarmsync/schema"
 )
 
-// FormatVersion is the version of the plan and observation JSON formats.
-// Readers ignore unknown fields; a change that breaks readers bumps it.
+// FormatVersion is the version of the observation JSON format (and of
+// status). Readers ignore unknown fields; a change that breaks readers
+// bumps it.
 const FormatVersion = 1
+
+// PlanFormatVersion is the version of the plan JSON format. Version 2 added
+// the actions on the AWS environment (security group, target groups,
+// listeners): a reader of version 1 could not execute them, so it must
+// refuse such a plan. Readers ignore unknown fields.
+const PlanFormatVersion = 2
 
 // Observed is one snapshot of the world for one cluster: owned instances and
 // Swarm nodes, taken once per pass. It is saved by `swarmsync observe` and
@@ -55,6 +62,15 @@ const (
 	ActionRemoveNode      Action = "remove-node"
 	ActionTerminate       Action = "terminate"
 	ActionRotateJoinToken Action = "rotate-join-token"
+
+	// The AWS environment (network.go, targets.go, listeners.go).
+	ActionCreateSecurityGroup Action = "create-security-group"
+	ActionAuthorizeIngress    Action = "authorize-ingress"
+	ActionRegisterTargets     Action = "register-targets"
+	ActionDeregisterTargets   Action = "deregister-targets"
+	ActionAwaitDeregistered   Action = "await-deregistered"
+	ActionCreateListener      Action = "create-listener"
+	ActionDeleteListener      Action = "delete-listener"
 )
 
 // Source says where the desired spec came from.
@@ -162,6 +178,25 @@ type Step struct {
 	// Removal marks the step that takes a member out of the cluster for
 	// good (counted against safety.maxRemovalsPerApply).
 	Removal bool `json:"removal,omitempty"`
+
+	// TargetGroups are the target group ARNs of register-targets,
+	// deregister-targets and await-deregistered (the instance is Instance,
+	// or those of LaunchStep).
+	TargetGroups []string `json:"target_groups,omitempty"`
+	// Rules are the inbound rules authorize-ingress adds to the managed
+	// security group (a source group "self" is the group itself).
+	Rules []providers.Rule `json:"rules,omitempty"`
+	// Listener parameters: create-listener makes a target group named
+	// TargetGroupName on Port/Protocol and a listener forwarding to it,
+	// and registers Targets (instance ids); delete-listener deletes
+	// Listener and its target group TargetGroups[0].
+	Port            int      `json:"port,omitempty"`
+	Protocol        string   `json:"protocol,omitempty"`
+	TargetGroupName string   `json:"target_group_name,omitempty"`
+	Targets         []string `json:"targets,omitempty"`
+	Listener        string   `json:"listener,omitempty"`
+	// VPC is where create-security-group makes the managed group.
+	VPC string `json:"vpc,omitempty"`
 }
 
 // RefusedError is returned by Compute when the plan would break a blast

@@ -30,7 +30,19 @@ var actionSymbols = map[plan.Action]string{
 	plan.ActionRemoveNode:      "x",
 	plan.ActionTerminate:       "-",
 	plan.ActionRotateJoinToken: "@",
+
+	plan.ActionCreateSecurityGroup: "#",
+	plan.ActionAuthorizeIngress:    "#",
+	plan.ActionRegisterTargets:     ">",
+	plan.ActionDeregisterTargets:   "<",
+	plan.ActionAwaitDeregistered:   ".",
+	plan.ActionCreateListener:      "=",
+	plan.ActionDeleteListener:      "=",
 }
+
+// environmentSymbols is the second legend line, printed when a plan has
+// steps on the AWS environment.
+const environmentSymbols = "         # security group  > register in target groups  < deregister  = listener\n"
 
 // summaryOrder is the order of the summary line; waits are not listed.
 var summaryOrder = []struct {
@@ -45,6 +57,12 @@ var summaryOrder = []struct {
 	{plan.ActionRemoveNode, "to remove from the Swarm"},
 	{plan.ActionTerminate, "to terminate"},
 	{plan.ActionRotateJoinToken, "join token rotation"},
+	{plan.ActionCreateSecurityGroup, "security group to create"},
+	{plan.ActionAuthorizeIngress, "security group rule set(s) to add"},
+	{plan.ActionRegisterTargets, "to register in target groups"},
+	{plan.ActionDeregisterTargets, "to deregister from target groups"},
+	{plan.ActionCreateListener, "listener(s) to create"},
+	{plan.ActionDeleteListener, "listener(s) to delete"},
 }
 
 // planSummaryLine is "Plan: 2 to launch, 1 to drain, 1 to terminate."
@@ -141,6 +159,10 @@ func stepTarget(s plan.Step) string {
 			t = append(t, "manager")
 		}
 		return strings.Join(t, " and ") + " token"
+	case s.Action == plan.ActionCreateSecurityGroup || s.Action == plan.ActionAuthorizeIngress:
+		return "managed security group"
+	case s.Action == plan.ActionCreateListener || s.Action == plan.ActionDeleteListener:
+		return fmt.Sprintf("%s %d", s.Protocol, s.Port)
 	case s.Instance != "" && s.Node != "":
 		return s.Instance + " (node " + s.Node + ")"
 	case s.Instance != "":
@@ -153,9 +175,24 @@ func stepTarget(s plan.Step) string {
 	return ""
 }
 
-// stepDetail is the extra a step carries (labels, availability).
+// stepDetail is the extra a step carries (labels, availability, target
+// groups, rules).
 func stepDetail(s plan.Step) string {
-	if s.Action != plan.ActionLabel {
+	switch s.Action {
+	case plan.ActionLabel:
+	case plan.ActionRegisterTargets, plan.ActionDeregisterTargets, plan.ActionAwaitDeregistered, plan.ActionDeleteListener:
+		return "target groups: " + strings.Join(s.TargetGroups, " ")
+	case plan.ActionCreateListener:
+		return fmt.Sprintf("target group %s, targets: %s", s.TargetGroupName, strings.Join(s.Targets, " "))
+	case plan.ActionCreateSecurityGroup:
+		return "in " + s.VPC
+	case plan.ActionAuthorizeIngress:
+		var r []string
+		for _, x := range s.Rules {
+			r = append(r, fmt.Sprintf("%d/%s from %s", x.FromPort, x.Protocol, x.SourceGroup))
+		}
+		return "inbound: " + strings.Join(r, ", ")
+	default:
 		return ""
 	}
 	var kv []string
@@ -190,6 +227,9 @@ func renderPlanText(w io.Writer, js []byte) error {
 		fmt.Fprintf(&b, "Plan for cluster %s (commit %s, observation %.12s: %d instances, %d nodes)\n",
 			p.Cluster, commit, p.Observation.Fingerprint, p.Observation.Instances, p.Observation.Nodes)
 		b.WriteString("Symbols: + launch  . wait  ~ label  ! drain  v demote  x remove node  - terminate  @ rotate token\n")
+		if slices.ContainsFunc(p.Steps, func(s plan.Step) bool { return strings.ContainsAny(actionSymbols[s.Action], "#<>=") }) {
+			b.WriteString(environmentSymbols)
+		}
 		index := map[string]int{}
 		for i, s := range p.Steps {
 			index[s.ID] = i + 1
