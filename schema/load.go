@@ -114,6 +114,10 @@ func LoadDir(dir string) (*Result, error) {
 		if !IsSpecFile(e.Name()) {
 			continue
 		}
+		if len(files) == MaxSpecFiles {
+			return nil, Diagnostics{{Pos: Pos{File: e.Name()}, Summary: fmt.Sprintf("more than %d spec files", MaxSpecFiles),
+				Detail: "split the specs across directories (--path)"}}
+		}
 		p := filepath.Join(dir, e.Name())
 		st, err := os.Stat(p)
 		if err != nil {
@@ -122,7 +126,11 @@ func LoadDir(dir string) (*Result, error) {
 		if !st.Mode().IsRegular() {
 			continue
 		}
-		data, err := os.ReadFile(p)
+		if st.Size() > MaxSpecFileBytes {
+			return nil, Diagnostics{{Pos: Pos{File: e.Name()}, Summary: fmt.Sprintf("the file is %d bytes: a spec file may be at most %d", st.Size(), MaxSpecFileBytes),
+				Detail: "a cluster spec is a few kilobytes: split the file or remove what is not a spec"}}
+		}
+		data, err := readAtMost(p, MaxSpecFileBytes+1) // one byte more: Load says it is too large
 		if err != nil {
 			return nil, fmt.Errorf("failed to read spec file: %w", err)
 		}
@@ -149,6 +157,9 @@ func Load(files []File) (*Result, error) {
 	slices.SortFunc(files, func(a, b File) int { return cmp.Compare(a.Name, b.Name) })
 
 	l := &loader{ctx: ctx, root: root, def: def}
+	if !l.checkSizes(files) {
+		return nil, l.diags.sort()
+	}
 	res := &Result{Digest: digest(files)}
 	var cueFiles []File
 	for _, f := range files {
@@ -225,6 +236,11 @@ type unit struct {
 var yamlLineErr = regexp.MustCompile(`^(.*?):(\d+): (.*)$`)
 
 func (l *loader) loadYAML(f File) {
+	if line, msg := expandedYAML(f.Data); msg != "" {
+		l.diags = append(l.diags, Diagnostic{Pos: Pos{File: f.Name, Line: line, Col: 1}, Summary: msg,
+			Detail: "a cluster spec is a few kilobytes: use fewer or smaller aliases"})
+		return
+	}
 	dec := yaml.NewDecoder(f.Name, bytes.NewReader(f.Data))
 	for {
 		expr, err := dec.Extract()

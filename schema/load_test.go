@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,6 +213,22 @@ func TestLoadDiagnostics(t *testing.T) {
 			name:  "userData must render without the token",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "userData: '{{.JoinToken}}'\n")}},
 			want:  []string{`c.yaml:4:1: userData: the template does not render: userData:1:2: executing "userData" at <.JoinToken>: can't evaluate field JoinToken in type schema.UserData; the template sees .Cluster, .Group, .Role, .Init, .ManagerAddr, .Provider and .Daemon, quotes with {{shq X}}, and writes the join command with {{join "ADVERTISE_ADDR"}}`},
+		},
+		{
+			name: "an alias bomb is refused before it is expanded",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "x0: &x0 [" + strings.Repeat(`"lollollollollol",`, 9) + "]\n" + func() string {
+				var b strings.Builder
+				for i := 1; i < 10; i++ {
+					fmt.Fprintf(&b, "x%d: &x%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*x%d,", i-1), 9), ","))
+				}
+				return b.String()
+			}())}},
+			want: []string{`c.yaml:1:1: the file grows past 4194304 bytes once its aliases are expanded; a cluster spec is a few kilobytes: use fewer or smaller aliases`},
+		},
+		{
+			name:  "a spec file is at most 1 MiB",
+			files: []File{{"c.yaml", []byte("name: a\n" + ok + "#" + strings.Repeat("x", MaxSpecFileBytes))}},
+			want:  []string{`c.yaml: the file is 1048628 bytes: a spec file may be at most 1048576; a cluster spec is a few kilobytes: split the file or remove what is not a spec`},
 		},
 		{
 			name:  "unknown field without a near match lists the allowed ones",

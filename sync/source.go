@@ -55,15 +55,15 @@ var (
 // Redact returns repo with any userinfo, query string and fragment
 // removed, for messages and logs. It works on the text before parsing it,
 // so that a URL that does not parse loses its credentials too: everything
-// between "://" and the last '@' goes (a password may hold '/', '@' or
-// spaces), and so does everything from the first '?' or '#'.
+// between "://" and the last '@' goes (a password may hold '/', '?', '#',
+// '@' or spaces), then everything from the first '?' or '#'.
 func Redact(repo string) string {
 	if scheme, rest, ok := strings.Cut(repo, "://"); ok {
-		if i := strings.IndexAny(rest, "?#"); i >= 0 {
-			rest = rest[:i]
-		}
 		if i := strings.LastIndex(rest, "@"); i >= 0 {
 			rest = rest[i+1:]
+		}
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			rest = rest[:i]
 		}
 		return scheme + "://" + rest
 	}

@@ -105,7 +105,7 @@ func loadCluster(ctx context.Context, a *app, src *sourceFlags, name string) (sc
 	if err != nil {
 		return schema.Cluster{}, plan.Source{}, err
 	}
-	res, err := loadSpecs(a, co)
+	res, err := loadSpecs(ctx, a, co)
 	if err != nil {
 		return schema.Cluster{}, plan.Source{}, err
 	}

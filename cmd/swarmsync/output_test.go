@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
@@ -108,5 +112,21 @@ func TestMainRecoversPanic(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), "\x1b") {
 		t.Errorf("stderr holds a raw ESC")
+	}
+}
+
+// An interrupt while CUE specs evaluate stops the evaluation at once.
+func TestEvaluateWithinBudgetInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	spec := "package specs\nimport \"list\"\nclusters: prod: {provider: local: {}, managers: count: 1}\nbomb: [for i in list.Range(0, 100000000, 1) {\"item-\\(i)\"}]\n"
+	if err := os.WriteFile(filepath.Join(dir, "c.cue"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envSpecMemory, "100000")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-time.After(300 * time.Millisecond); cancel() }()
+	err := evaluateWithinBudget(ctx, dir)
+	if err == nil || !strings.Contains(err.Error(), "interrupted while evaluating the CUE specs; nothing was changed") {
+		t.Fatalf("err = %v, want an interruption", err)
 	}
 }

@@ -138,11 +138,15 @@ func (s *sourceFlags) checkout(ctx context.Context) (*checkout, error) {
 	return co, nil
 }
 
-// loadSpecs loads the specs of a checkout. It warns (on stderr) when the
-// work tree has edits that are not read, prints the diagnostics of invalid
-// specs, and says which --path to use when there are no specs.
-func loadSpecs(a *app, co *checkout) (*schema.Result, error) {
+// loadSpecs loads the specs of a checkout, CUE within its evaluation
+// budget (budget.go). It warns (on stderr) when the work tree has edits
+// that are not read, prints the diagnostics of invalid specs, and says
+// which --path to use when there are no specs.
+func loadSpecs(ctx context.Context, a *app, co *checkout) (*schema.Result, error) {
 	renderUncommitted(a.stderr, co)
+	if err := evaluateWithinBudget(ctx, co.Dir); err != nil {
+		return nil, err
+	}
 	res, err := schema.LoadDir(co.Dir)
 	var ds schema.Diagnostics
 	var none *schema.NoSpecsError

@@ -49,7 +49,7 @@ func runValidate(cmd *cobra.Command, a *app, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := loadSpecs(a, co)
+	res, err := loadSpecs(cmd.Context(), a, co)
 	if err != nil {
 		return err
 	}
