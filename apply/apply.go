@@ -262,7 +262,7 @@ type executor struct {
 
 type outcome struct {
 	idx       int // -1 for a batch gate
-	batch     int
+	gate      gateKey
 	err       error
 	elapsed   time.Duration
 	instances []string
@@ -292,13 +292,15 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 	stopping := false
 	var firstErr error
 
-	// Rolling-replacement batches: the first step of batch b > 1 starts
-	// only after every step of earlier batches is done and the gate
-	// (update.delay, then update.monitor) has passed.
-	gate := map[int]string{} // batch -> "" closed, "waiting", "open"
-	batchesBeforeDone := func(b int) bool {
+	// Rolling-replacement batches, numbered per group: the first step of
+	// a group's batch b > 1 starts only after every step of the group's
+	// earlier batches is done and the gate (update.delay, then
+	// update.monitor over the group's new nodes) has passed. Groups do not
+	// wait for each other.
+	gate := map[gateKey]string{} // "" closed, "waiting", "open"
+	batchesBeforeDone := func(k gateKey) bool {
 		for i, s := range steps {
-			if s.Batch > 0 && s.Batch < b && status[i] != StatusDone {
+			if s.Group == k.group && s.Batch > 0 && s.Batch < k.batch && status[i] != StatusDone {
 				return false
 			}
 		}
@@ -317,7 +319,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 			return false
 		}
 		b := steps[i].Batch
-		return b <= 1 || gate[b] == "open"
+		return b <= 1 || gate[gateKey{steps[i].Group, b}] == "open"
 	}
 	// skipDependents marks every pending step that (transitively) depends on
 	// a failed or skipped step as skipped.
@@ -357,11 +359,11 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 				if status[i] != "" {
 					continue
 				}
-				if b := steps[i].Batch; b > 1 && gate[b] == "" && depsDone(i) && batchesBeforeDone(b) {
-					gate[b] = "waiting"
+				if k := (gateKey{steps[i].Group, steps[i].Batch}); k.batch > 1 && gate[k] == "" && depsDone(i) && batchesBeforeDone(k) {
+					gate[k] = "waiting"
 					running++
 					go func() {
-						done <- outcome{idx: -1, batch: b, err: e.batchGate(runCtx, b)}
+						done <- outcome{idx: -1, gate: k, err: e.batchGate(runCtx, k)}
 					}()
 					continue
 				}
@@ -385,7 +387,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		running--
 		if o.idx < 0 {
 			if o.err == nil {
-				gate[o.batch] = "open"
+				gate[o.gate] = "open"
 				continue
 			}
 			stopping = true
@@ -461,12 +463,19 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 	return res, fmt.Errorf("apply incomplete (%s): %w", summary, firstErr)
 }
 
+// gateKey names a group's rolling-replacement batch.
+type gateKey struct {
+	group string
+	batch int
+}
+
 // batchGate waits update.delay, then watches the nodes of every instance
-// launched so far for update.monitor: any that is not Ready stops the
-// rollout before batch b.
-func (e *executor) batchGate(ctx context.Context, b int) error {
+// the group's launches started so far for update.monitor: any that is not
+// Ready stops the group's rollout before batch k.batch.
+func (e *executor) batchGate(ctx context.Context, k gateKey) error {
 	u := e.plan.Desired.Update
-	e.deps.Logger.Info("waiting between batches", "batch", b, "delay", u.Delay.String(), "monitor", u.Monitor.String())
+	b := k.batch
+	e.deps.Logger.Info("waiting between batches", "group", k.group, "batch", b, "delay", u.Delay.String(), "monitor", u.Monitor.String())
 	if u.Delay.Duration > 0 {
 		select {
 		case <-ctx.Done():
@@ -486,6 +495,9 @@ func (e *executor) batchGate(ctx context.Context, b int) error {
 				var bad []string
 				for _, insts := range e.launched {
 					for _, in := range insts {
+						if in.Group != k.group {
+							continue
+						}
 						if n, ok := byInst[in.ID]; ok && n.State != providers.NodeReady {
 							bad = append(bad, in.ID+" ("+string(n.State)+")")
 						}
@@ -494,7 +506,7 @@ func (e *executor) batchGate(ctx context.Context, b int) error {
 				e.mu.Unlock()
 				if len(bad) > 0 {
 					sort.Strings(bad)
-					return fmt.Errorf("rollout stopped before batch %d: new node(s) of %s not Ready within update.monitor %s", b, strings.Join(bad, ", "), u.Monitor.Duration)
+					return fmt.Errorf("rollout of %s stopped before batch %d: new node(s) of %s not Ready within update.monitor %s", k.group, b, strings.Join(bad, ", "), u.Monitor.Duration)
 				}
 			}
 		}

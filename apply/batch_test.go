@@ -36,15 +36,19 @@ func TestRunBatches(t *testing.T) {
 	tests := []struct {
 		name       string
 		killBatch1 bool
+		// otherGroup puts the second batch's steps in group workers/b,
+		// whose batches do not wait for workers/a's.
+		otherGroup bool
 		wantErr    string
 		wantNotRun []string
 	}{
 		{name: "delay and monitor pass"},
 		{
 			name: "monitor sees a new node go down", killBatch1: true,
-			wantErr:    "not Ready within update.monitor 1m0s",
+			wantErr:    "rollout of workers/a stopped before batch 2: new node(s) of i-0002 (down) not Ready within update.monitor 1m0s",
 			wantNotRun: []string{"launch-workers-b-1", "await-join-workers-b-1", "label-workers-b-1"},
 		},
+		{name: "another group's down node does not stop this group", killBatch1: true, otherGroup: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,6 +64,9 @@ func TestRunBatches(t *testing.T) {
 			}
 			for i := range b.Steps {
 				b.Steps[i].Batch = 2
+				if !tc.otherGroup {
+					b.Steps[i].Group = "workers/a"
+				}
 			}
 			p.Steps = append(p.Steps, b.Steps...)
 			d := w.deps()
@@ -72,7 +79,7 @@ func TestRunBatches(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if el := w.clock.Now().Sub(start); el < 90*time.Second {
+				if el := w.clock.Now().Sub(start); el < 90*time.Second && !tc.otherGroup {
 					t.Errorf("batches were %s apart in virtual time, want >= delay+monitor (90s)", el)
 				}
 				return

@@ -67,6 +67,8 @@ type fakeSwarm struct {
 	calls         []string
 	dialed        int
 	selfID        string // the endpoint's own node
+	// beforeRemove, when set, runs at the start of RemoveNode (unlocked).
+	beforeRemove func(id string)
 }
 
 func newFakeSwarm() *fakeSwarm {
@@ -168,7 +170,7 @@ func (s *fakeSwarm) RotateJoinTokens(ctx context.Context, worker, manager bool) 
 func (s *fakeSwarm) node(id string) (*providers.Node, error) {
 	n, ok := s.nodes[id]
 	if !ok {
-		return nil, fmt.Errorf("node %s not found", id)
+		return nil, fmt.Errorf("node %s: %w", id, providers.ErrNodeNotFound)
 	}
 	return n, nil
 }
@@ -247,6 +249,9 @@ func (s *fakeSwarm) TasksMoved(ctx context.Context, id string) (bool, error) {
 }
 
 func (s *fakeSwarm) RemoveNode(ctx context.Context, id string, force bool) error {
+	if s.beforeRemove != nil {
+		s.beforeRemove(id)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, err := s.node(id)

@@ -41,12 +41,12 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 		return nil, e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
 			st, err := sw.Observe(ctx)
 			if err != nil {
-				return fmt.Errorf("failed to observe the swarm: %w", err)
+				return err
 			}
 			// Demote waits until the demotion took effect, the endpoint's
 			// own node included (its engine then reports it is no manager).
 			if err := sw.Demote(ctx, id); err != nil {
-				return fmt.Errorf("failed to demote node %s: %w", id, err)
+				return err
 			}
 			if id == st.SelfID {
 				e.mu.Lock()
@@ -57,10 +57,7 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 		})
 	case plan.ActionPromote:
 		return nil, e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
-			if err := sw.Promote(ctx, id); err != nil {
-				return fmt.Errorf("failed to promote node %s: %w", id, err)
-			}
-			return nil
+			return sw.Promote(ctx, id)
 		})
 	case plan.ActionRemoveNode:
 		return nil, e.removeNode(ctx, s)
@@ -220,7 +217,7 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		}
 		st, err := sw.Observe(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("failed to observe the swarm for a join address: %w", err)
+			return nil, fmt.Errorf("no address to join through: %w", err)
 		}
 		in.ManagerAddr = managerAddr(st)
 		if in.ManagerAddr == "" {
@@ -228,7 +225,7 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		}
 		tokens, err := sw.JoinTokens(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("failed to read the join tokens: %w", err)
+			return nil, err
 		}
 		e.addSecret(tokens.Worker)
 		e.addSecret(tokens.Manager)
@@ -262,7 +259,7 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 	}
 	insts, err := launchLive(ctx, e.deps.Cloud, req)
 	if err != nil {
-		return nil, fmt.Errorf("failed to launch %d instance(s) of %s: %w", count, s.Group, err)
+		return nil, err // the cloud names the launch
 	}
 	if len(insts) == 0 {
 		return nil, fmt.Errorf("failed to launch %d instance(s) of %s: the cloud returned none", count, s.Group)
@@ -426,7 +423,7 @@ func (e *executor) targetNodes(ctx context.Context, s plan.Step) ([]string, erro
 	}
 	st, err := sw.Observe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("failed to observe the swarm: %w", err)
+		return nil, err
 	}
 	byInst := nodesByInstance(st)
 	var nodes []string
@@ -446,7 +443,12 @@ func (e *executor) onNode(ctx context.Context, s plan.Step, f func(providers.Swa
 		return err
 	}
 	sw := e.currentSwarm()
-	for _, n := range nodes {
+	for i, n := range nodes {
+		if i > 0 {
+			if err := e.fence(ctx); err != nil {
+				return err
+			}
+		}
 		if err := f(sw, n); err != nil {
 			return err
 		}
@@ -466,20 +468,14 @@ func (e *executor) label(ctx context.Context, s plan.Step) error {
 		change.Availability = &a
 	}
 	return e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
-		if err := sw.UpdateNode(ctx, id, change); err != nil {
-			return fmt.Errorf("failed to label node %s: %w", id, err)
-		}
-		return nil
+		return sw.UpdateNode(ctx, id, change)
 	})
 }
 
 func (e *executor) drain(ctx context.Context, s plan.Step) error {
 	a := providers.AvailabilityDrain
 	return e.onNode(ctx, s, func(sw providers.Swarm, id string) error {
-		if err := sw.UpdateNode(ctx, id, providers.NodeChange{Availability: &a}); err != nil {
-			return fmt.Errorf("failed to drain node %s: %w", id, err)
-		}
-		return nil
+		return sw.UpdateNode(ctx, id, providers.NodeChange{Availability: &a})
 	})
 }
 
@@ -554,7 +550,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 	find := func() (providers.Node, bool, error) {
 		st, err := sw.Observe(ctx)
 		if err != nil {
-			return providers.Node{}, false, fmt.Errorf("failed to observe the swarm: %w", err)
+			return providers.Node{}, false, err
 		}
 		if s.Node != "" {
 			for _, n := range st.Nodes {
@@ -583,7 +579,9 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 			// Its machine is gone: wait until the Swarm sees it Down, so the
 			// removal is not a forced one of a node that may still talk.
 			err := e.poll(ctx, e.drainTimeout(), func() (bool, error) {
-				n2, ok, err := find()
+				var n2 providers.Node
+				var err error
+				n2, ok, err = find()
 				if err != nil || !ok {
 					return !ok, err
 				}
@@ -596,15 +594,23 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 			if err != nil {
 				return err
 			}
+			if !ok {
+				return nil // removed meanwhile
+			}
+			// The wait may have been long: leadership and the lease again.
+			if err := e.fence(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if n.ID == "" {
 		return nil
 	}
-	if err := sw.RemoveNode(ctx, n.ID, n.State == providers.NodeReady); err != nil {
-		return fmt.Errorf("failed to remove node %s: %w", n.ID, err)
+	err = sw.RemoveNode(ctx, n.ID, n.State == providers.NodeReady)
+	if errors.Is(err, providers.ErrNodeNotFound) {
+		return nil // it vanished meanwhile: removed all the same
 	}
-	return nil
+	return err
 }
 
 // instanceGone reports whether the node's instance no longer lives.
@@ -621,7 +627,7 @@ func (e *executor) instanceGone(ctx context.Context, ids ...string) (bool, error
 	}
 	insts, err := e.deps.Cloud.Instances(ctx, e.plan.Cluster)
 	if err != nil {
-		return false, fmt.Errorf("failed to list instances: %w", err)
+		return false, err
 	}
 	for _, in := range insts {
 		if in.ID == id {
@@ -636,10 +642,7 @@ func (e *executor) terminate(ctx context.Context, s plan.Step) error {
 	if err != nil {
 		return fmt.Errorf("failed to terminate: %w", err)
 	}
-	if err := e.deps.Cloud.Terminate(ctx, e.plan.Cluster, ids); err != nil {
-		return fmt.Errorf("failed to terminate %s: %w", strings.Join(ids, ", "), err)
-	}
-	return nil
+	return e.deps.Cloud.Terminate(ctx, e.plan.Cluster, ids)
 }
 
 // rotate rotates the join tokens the step names. Through a Swarm that can
@@ -661,15 +664,9 @@ func (e *executor) rotate(ctx context.Context, s plan.Step) error {
 		return fmt.Errorf("failed to rotate join tokens: the Swarm endpoint (%T) cannot record the rotation as the swarm label %s", sw, providers.SwarmLabelJoinTokensRotated)
 	}
 	if !ok {
-		if err := sw.RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager); err != nil {
-			return fmt.Errorf("failed to rotate join tokens: %w", err)
-		}
-		return nil
+		return sw.RotateJoinTokens(ctx, s.RotateWorker, s.RotateManager)
 	}
-	if err := rec.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: s.RotateWorker, Manager: s.RotateManager, RecordAt: s.RecordRotatedAt}); err != nil {
-		return fmt.Errorf("failed to rotate join tokens: %w", err)
-	}
-	return nil
+	return rec.RotateAndRecord(ctx, providers.JoinTokenRotation{Worker: s.RotateWorker, Manager: s.RotateManager, RecordAt: s.RecordRotatedAt})
 }
 
 // maxTokenGenerations bounds how many dead launches of one step's token

@@ -264,6 +264,10 @@ type NodeChange struct {
 	Labels map[string]string
 }
 
+// ErrNodeNotFound: the Swarm knows no such node (or other object); test
+// with errors.Is.
+var ErrNodeNotFound = errors.New("not found in the swarm")
+
 // Swarm is what plan/apply need from the Swarm, through one endpoint.
 type Swarm interface {
 	// Observe returns the endpoint's view: every node and leadership, at a
@@ -284,5 +288,6 @@ type Swarm interface {
 	// still running. The caller bounds it with ctx.
 	WaitDrained(ctx context.Context, nodeID string) error
 	// RemoveNode removes a node from the swarm (force for a Ready node).
+	// A node the Swarm does not know fails with ErrNodeNotFound.
 	RemoveNode(ctx context.Context, nodeID string, force bool) error
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/swarmsync/swarmsync/providers"
 )
 
 // Errors the Swarm answers with, typed so callers can decide with errors.Is.
@@ -20,7 +22,7 @@ var (
 	// ErrNodeIsManager: a manager must be demoted before it is removed.
 	ErrNodeIsManager = errors.New("swarm refused: the node is a manager; demote it before removing it")
 	// ErrNotFound: no such node (or other object).
-	ErrNotFound = errors.New("not found in the swarm")
+	ErrNotFound = providers.ErrNodeNotFound
 	// ErrOutOfSequence: the update was based on a stale object version (the
 	// retries of UpdateNode and RotateJoinTokens were used up).
 	ErrOutOfSequence = errors.New("update out of sequence: the object changed meanwhile")

@@ -271,7 +271,7 @@ func (s *Swarm) RotateAndRecord(ctx context.Context, r providers.JoinTokenRotati
 		if both {
 			nodes, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
 			if err != nil {
-				return fmt.Errorf("failed to rotate join tokens: failed to list nodes: %w", classify(err))
+				return fmt.Errorf("failed to list nodes before rotating join tokens: %w", classify(err))
 			}
 			for _, n := range nodes {
 				if n.CreatedAt.After(at) {
