@@ -305,6 +305,11 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 		logger = slog.New(slog.NewJSONHandler(exact(a.stdout), nil))
 	}
 	var sess *session
+	defer func() {
+		if sess != nil {
+			closeSwarm(sess.swarm)
+		}
+	}()
 	var desired schema.Cluster
 	var src plan.Source
 	r := &apply.Reconciler{
@@ -321,6 +326,11 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 			cloud, sw, err := connect(ctx, a, desired)
 			if err != nil {
 				return false, err
+			}
+			if sess != nil {
+				// The previous pass's endpoint: left open, every pass
+				// would leak its client's connections.
+				closeSwarm(sess.swarm)
 			}
 			sess = &session{cloud: cloud, swarm: sw}
 			if err := apply.CheckLeader(ctx, sw); err != nil {

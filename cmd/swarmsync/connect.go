@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 
 	"github.com/swarmsync/swarmsync/apply"
@@ -27,7 +27,7 @@ func connect(ctx context.Context, a *app, c schema.Cluster) (providers.Cloud, pr
 		if dir == "" {
 			dir = local.DefaultStateDir
 		}
-		cloud, err := local.New(local.Config{StateDir: dir, Subnet: c.Provider.Local.Subnet, Logger: slog.Default()})
+		cloud, err := local.New(local.Config{StateDir: dir, Subnet: c.Provider.Local.Subnet, Logger: warnLogger(a)})
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to set up the local provider: %w", err)
 		}
@@ -65,6 +65,13 @@ func localSwarm(ctx context.Context, cloud *local.Cloud, cluster string) (provid
 		return nil, fmt.Errorf("failed to list the managers of cluster %s: %w", cluster, err)
 	}
 	return docker.PickEndpoint(ctx, eps)
+}
+
+// closeSwarm releases an endpoint's connections, when it holds any.
+func closeSwarm(sw providers.Swarm) {
+	if c, ok := sw.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // envSwarm is the endpoint of the standard Docker environment

@@ -135,8 +135,8 @@ func TestSoak(t *testing.T) {
 	for _, b := range bad {
 		t.Error(b)
 	}
-	if n := strings.Count(autoErr.String(), "reconcile pass done steps=0"); n < passes {
-		t.Errorf("%d passes logged \"reconcile pass done steps=0\", want %d", n, passes)
+	if n := strings.Count(autoErr.String(), `msg="reconcile pass done" steps=0`); n < passes {
+		t.Errorf("%d passes logged a pass done with 0 steps, want %d", n, passes)
 	}
 
 	// Flat: after a warm-up of a few passes (connections and caches set
