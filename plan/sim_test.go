@@ -111,6 +111,30 @@ type model struct {
 	// terminatedReady are the instances the pass being run terminated
 	// while their nodes were Ready.
 	terminatedReady []string
+	// failJoin are the groups whose new machines never join (a bad image,
+	// a broken network): their await-join steps fail. failEvery makes one
+	// step in failEvery of the kinds that can fail (launch, await-join,
+	// drain, await-drained: tasks that cannot move, terminate) fail at
+	// random (zero: none), drawn from failRand. failed counts the steps
+	// that failed in the pass being run, waited how long apply waited for
+	// them (the pass's end moves the clock on by it).
+	failJoin  map[string]bool
+	failEvery int
+	failRand  *rand.Rand
+	failed    int
+	waited    time.Duration
+}
+
+// fails decides whether step s fails when run (see model.failJoin).
+func (m *model) fails(s Step) bool {
+	if s.Action == ActionAwaitJoin && m.failJoin[s.Group] {
+		return true
+	}
+	switch s.Action {
+	case ActionLaunch, ActionAwaitJoin, ActionDrain, ActionAwaitDrained, ActionTerminate:
+		return m.failEvery > 0 && m.failRand.IntN(m.failEvery) == 0
+	}
+	return false
 }
 
 // managerNow is the manager's clock.
@@ -933,11 +957,42 @@ func (m *model) runPrefix(p *Plan, r *rand.Rand, k int) error {
 	if k >= 0 && k < len(order) {
 		order = order[:k]
 	}
+	m.failed, m.waited = 0, 0
+	// A step that fails changes nothing. Then update.failureAction pause
+	// stops the pass; continue skips the steps that depend on it and the
+	// later batches (apply starts a batch once the earlier ones are done).
+	pause := m.spec.Update.FailureAction != "continue"
+	broken := map[string]bool{}
+	failedBatch := 0
 	for _, i := range order {
 		s := p.Steps[i]
+		if slices.ContainsFunc(s.DependsOn, func(d string) bool { return broken[d] }) || (failedBatch > 0 && s.Batch > failedBatch) {
+			broken[s.ID] = true
+			continue
+		}
 		m.ticks++
 		if m.closed && m.disruptive(s) {
 			return fmt.Errorf("step %d (%s) is disruptive but no disruption window is open at %s", i, s.ID, m.now.Format(time.RFC3339))
+		}
+		if m.fails(s) {
+			m.failed++
+			broken[s.ID] = true
+			switch s.Action {
+			case ActionAwaitJoin:
+				if m.inFlight != "" && (m.inFlight == s.LaunchStep || (s.Instance != "" && m.inFlightInst == s.Instance)) {
+					m.inFlight, m.inFlightInst = "", "" // it never joined: no raft change
+				}
+				m.waited = max(m.waited, m.spec.Update.JoinTimeout.Duration)
+			case ActionAwaitDrained:
+				m.waited = max(m.waited, m.spec.Update.DrainTimeout.Duration)
+			}
+			if s.Batch > 0 && (failedBatch == 0 || s.Batch < failedBatch) {
+				failedBatch = s.Batch
+			}
+			if pause {
+				break
+			}
+			continue
 		}
 		if err := m.apply(s, done); err != nil {
 			return fmt.Errorf("step %d (%s): %w", i, s.ID, err)
@@ -950,7 +1005,7 @@ func (m *model) runPrefix(p *Plan, r *rand.Rand, k int) error {
 			return fmt.Errorf("after step %s: %d removals, more than safety.maxRemovalsPerApply %d", s.ID, len(m.removed), m.spec.Safety.MaxRemovalsPerApply)
 		}
 	}
-	if m.inFlight != "" && k < 0 {
+	if m.inFlight != "" && k < 0 && m.failed == 0 {
 		return fmt.Errorf("manager launch %s (instance %q) never awaited", m.inFlight, m.inFlightInst)
 	}
 	return nil
@@ -966,7 +1021,7 @@ func (m *model) kill(r *rand.Rand) {
 			in := m.insts[id]
 			// The first manager initialises the swarm on boot, nothing
 			// waits for it: it always comes up.
-			if in.live && m.nodeOfInst(id) == nil && (r.IntN(2) == 0 || !m.swarm) {
+			if in.live && m.nodeOfInst(id) == nil && !m.failJoin[in.group] && (r.IntN(2) == 0 || !m.swarm) {
 				m.ticks++
 				if err := m.join(in); err == nil && id == m.inFlightInst {
 					m.inFlight, m.inFlightInst = "", ""
@@ -1487,6 +1542,15 @@ func TestPlanProperties(t *testing.T) {
 		// the Down nodes are Down (their own random stream).
 		gr := rand.New(rand.NewPCG(uint64(i), 0x96ace))
 		spec.Update.DownGrace = schema.Duration{Duration: []time.Duration{0, 2 * time.Minute, 5 * time.Minute}[gr.IntN(3)]}
+		// In a quarter of the cases steps fail at random in the first
+		// passes (tasks that cannot move, joins that time out, API
+		// errors), under either failureAction (their own stream).
+		fr := rand.New(rand.NewPCG(uint64(i), 0xfa11))
+		failPasses := 0
+		if fr.IntN(4) == 0 {
+			failPasses = 1 + fr.IntN(3)
+			spec.Update.FailureAction = []string{"pause", "continue"}[fr.IntN(2)]
+		}
 		var rotCron cron.Schedule
 		if rr.IntN(2) == 0 {
 			spec.Schedule.RotateJoinTokens = rotationCrons[rr.IntN(len(rotationCrons))]
@@ -1495,6 +1559,7 @@ func TestPlanProperties(t *testing.T) {
 		}
 		m := genModel(r, spec, now)
 		m.windows = wins
+		m.failRand = fr
 		m.downTimes(gr)
 		if m.swarm && rr.IntN(3) > 0 {
 			m.rotated = now.Add(-time.Duration(rr.IntN(10*24*60)) * time.Minute)
@@ -1542,6 +1607,10 @@ func TestPlanProperties(t *testing.T) {
 		var prev []stepView
 		for pass := 1; pass <= 40; pass++ {
 			m.lapse()
+			m.failEvery = 0
+			if pass <= failPasses {
+				m.failEvery = 6
+			}
 			lagging := pass <= lagPasses
 			m.hideInst, m.hideNode = nil, nil
 			if lagging {
@@ -1655,6 +1724,15 @@ func TestPlanProperties(t *testing.T) {
 				js, _ := MarshalPlan(p)
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
 			}
+			if m.failed > 0 {
+				// Apply waited for what failed; the pass says nothing
+				// about convergence.
+				stats["steps-failed-"+spec.Update.FailureAction] += m.failed
+				m.now = m.now.Add(m.waited)
+				if !held {
+					continue
+				}
+			}
 			if held {
 				// Wait for the window the note names, then plan again.
 				m.now = next
@@ -1663,6 +1741,17 @@ func TestPlanProperties(t *testing.T) {
 			}
 			if len(p.Steps) == 0 && lagging {
 				continue // the lag may hide what is left to do
+			}
+			if len(p.Steps) == 0 && !m.swarm && slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "No Swarm is reachable") }) {
+				// The first manager never came up: the operator destroys
+				// the cluster, to try again.
+				for _, in := range m.insts {
+					if !in.unowned {
+						in.live = false
+					}
+				}
+				stats["bootstrap-failed-destroyed-by-hand"]++
+				continue
 			}
 			if len(p.Steps) == 0 && len(p.LaunchStopped) > 0 {
 				// A group stopped launching although joins work here:
