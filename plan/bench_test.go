@@ -44,8 +44,10 @@ func benchCase(n int) (schema.Cluster, Observed) {
 	return spec, o
 }
 
+// BenchmarkCompute is the plan time and allocations vs nodes that
+// internal/perfreport draws (docs/performance.md).
 func BenchmarkCompute(b *testing.B) {
-	for _, n := range []int{100, 1000, 10000} {
+	for _, n := range []int{100, 300, 1000, 3000, 10000} {
 		spec, o := benchCase(n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()

@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // scaleWorkers is the number of workers of the scale scenario: 3 in CI,
@@ -42,4 +47,54 @@ func TestAWSScale(t *testing.T) {
 	aw.Sim.ResetCounts()
 	Scale(t, aw.World, workers, delta)
 	t.Logf("FIGURE aws scale: EC2 requests over the whole run %v", aw.Sim.CallCounts())
+}
+
+// TestLocalWorkersAdded measures one apply's wall time against the number
+// of workers it adds (launch, join, label), on a cluster that grows by each
+// of SWARMSYNC_SCALE_ADD in turn (e.g. "1,5,10,20,40"; it runs only when
+// that is set). With SWARMSYNC_PERF_OUT it writes added.json.
+func TestLocalWorkersAdded(t *testing.T) {
+	v := os.Getenv("SWARMSYNC_SCALE_ADD")
+	if v == "" {
+		t.Skip("set SWARMSYNC_SCALE_ADD (e.g. 1,5,10,20,40) to measure apply time vs workers added")
+	}
+	var adds []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			t.Fatalf("SWARMSYNC_SCALE_ADD=%q: want positive numbers separated by commas", v)
+		}
+		adds = append(adds, n)
+	}
+	w := NewLocalWorld(t, "added", 18)
+	spec := w.Spec
+	total := 1
+	for _, a := range adds {
+		total += a
+	}
+	spec.Update.JoinTimeout.Duration = max(spec.Update.JoinTimeout.Duration, time.Duration(total)*3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute+time.Duration(total)*10*time.Second)
+	defer cancel()
+	rec := &Recorder{}
+	MustConverge(ctx, t, w, withCounts(spec, 3, 1), rec)
+	type point struct {
+		Added int           `json:"added"`
+		Nodes int           `json:"nodes"`
+		Wall  time.Duration `json:"wall_ns"`
+	}
+	var pts []point
+	workers := 1
+	for _, a := range adds {
+		workers += a
+		took := MustConverge(ctx, t, w, withCounts(spec, 3, workers), rec)
+		pts = append(pts, point{Added: a, Nodes: 3 + workers, Wall: took})
+		t.Logf("FIGURE +%d workers (to %d nodes): %s", a, 3+workers, took.Round(10*time.Millisecond))
+	}
+	CheckShape(ctx, t, w, withCounts(spec, 3, workers))
+	if dir := os.Getenv("SWARMSYNC_PERF_OUT"); dir != "" {
+		b, _ := json.MarshalIndent(pts, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, "added.json"), b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 }
