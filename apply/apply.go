@@ -47,6 +47,14 @@ type Hook interface {
 	StepFinished(s plan.Step, r StepResult)
 }
 
+// WaitHook is a Hook that also learns what a running step waits for (new
+// nodes to join, tasks to move, a node to be seen Down), each time that
+// changes. Views show it beside the step.
+type WaitHook interface {
+	Hook
+	StepWaiting(s plan.Step, what string)
+}
+
 // Deps are what Run acts through.
 type Deps struct {
 	Cloud providers.Cloud
@@ -255,6 +263,8 @@ type executor struct {
 	secrets  map[string]bool
 	// handedOver is set once a demote step demoted the endpoint's own node.
 	handedOver bool
+	// waits is what each running step last said it waits for.
+	waits map[string]string
 
 	hookMu     sync.Mutex
 	handoverMu sync.Mutex
@@ -288,7 +298,8 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan outcome)
-	running := 0
+	running := 0 // steps and gates in flight
+	busy := 0    // those that hold one of the par slots (see holdsSlot)
 	stopping := false
 	var firstErr error
 
@@ -353,7 +364,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		}
 		if !stopping {
 			for _, i := range order {
-				if running >= par {
+				if busy >= par {
 					break
 				}
 				if status[i] != "" {
@@ -362,6 +373,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 				if k := (gateKey{steps[i].Group, steps[i].Batch}); k.batch > 1 && gate[k] == "" && depsDone(i) && batchesBeforeDone(k) {
 					gate[k] = "waiting"
 					running++
+					busy++
 					go func() {
 						done <- outcome{idx: -1, gate: k, err: e.batchGate(runCtx, k)}
 					}()
@@ -372,6 +384,9 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 				}
 				status[i] = "running"
 				running++
+				if holdsSlot(steps[i]) {
+					busy++
+				}
 				e.started(steps[i])
 				go func(i int) {
 					start := e.deps.Clock.Now()
@@ -385,6 +400,9 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 		}
 		o := <-done
 		running--
+		if o.idx < 0 || holdsSlot(steps[o.idx]) {
+			busy--
+		}
 		if o.idx < 0 {
 			if o.err == nil {
 				gate[o.gate] = "open"
@@ -469,6 +487,12 @@ type gateKey struct {
 	batch int
 }
 
+// holdsSlot reports whether a step counts against update.parallelism. A
+// remove-node only forgets a node whose instance is terminated (it waits
+// for the Swarm to mark it Down, ~3 heartbeats): the next leaving node need
+// not wait for that bookkeeping. Order still comes from depends_on only.
+func holdsSlot(s plan.Step) bool { return s.Action != plan.ActionRemoveNode }
+
 // batchGate waits update.delay, then watches the nodes of every instance
 // the group's launches started so far for update.monitor: any that is not
 // Ready stops the group's rollout before batch k.batch.
@@ -517,6 +541,27 @@ func (e *executor) batchGate(ctx context.Context, k gateKey) error {
 		}
 	}
 	return nil
+}
+
+// waiting tells a WaitHook what step s waits for, when that changed.
+func (e *executor) waiting(s plan.Step, what string) {
+	h, ok := e.deps.Hook.(WaitHook)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	if e.waits == nil {
+		e.waits = map[string]string{}
+	}
+	same := e.waits[s.ID] == what
+	e.waits[s.ID] = what
+	e.mu.Unlock()
+	if same {
+		return
+	}
+	e.hookMu.Lock()
+	defer e.hookMu.Unlock()
+	h.StepWaiting(s, what)
 }
 
 func (e *executor) started(s plan.Step) {

@@ -293,6 +293,9 @@ type fakeCloud struct {
 	// once (proves parallelism; a sequential executor never releases it).
 	barrier int
 	release chan struct{}
+	// downLater leaves the node of a terminated instance Ready: the test
+	// marks it Down (the Swarm takes ~3 heartbeats to notice).
+	downLater bool
 }
 
 func newFakeCloud(sw *fakeSwarm) *fakeCloud {
@@ -368,7 +371,9 @@ func (c *fakeCloud) Terminate(ctx context.Context, cluster string, ids []string)
 	}
 	for _, id := range ids {
 		c.insts[id].State = providers.StateTerminated
-		c.swarm.markDown(id)
+		if !c.downLater {
+			c.swarm.markDown(id)
+		}
 	}
 	return nil
 }

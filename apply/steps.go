@@ -395,6 +395,9 @@ func (e *executor) awaitJoin(ctx context.Context, s plan.Step) error {
 				missing = append(missing, id)
 			}
 		}
+		if len(missing) > 0 {
+			e.waiting(s, fmt.Sprintf("%d of %d new instance(s) to join: %s", len(missing), len(ids), strings.Join(missing, ", ")))
+		}
 		return len(missing) == 0, nil
 	})
 	if errors.Is(err, errTimeout) {
@@ -490,6 +493,7 @@ func (e *executor) awaitDrained(ctx context.Context, s plan.Step) error {
 	sw := e.currentSwarm()
 	slice := 5 * e.deps.PollInterval
 	for _, id := range nodes {
+		e.waiting(s, fmt.Sprintf("node %s to stop its tasks", id))
 		err := e.poll(ctx, e.drainTimeout(), func() (bool, error) {
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -519,6 +523,7 @@ func (e *executor) awaitDrained(ctx context.Context, s plan.Step) error {
 		if !ok {
 			continue
 		}
+		e.waiting(s, fmt.Sprintf("the tasks of node %s to run elsewhere", id))
 		err = e.poll(ctx, e.drainTimeout(), func() (bool, error) {
 			moved, err := mover.TasksMoved(ctx, id)
 			if err != nil {
@@ -578,6 +583,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 		if gone {
 			// Its machine is gone: wait until the Swarm sees it Down, so the
 			// removal is not a forced one of a node that may still talk.
+			e.waiting(s, fmt.Sprintf("the Swarm to see node %s Down (its instance is gone)", n.ID))
 			err := e.poll(ctx, e.drainTimeout(), func() (bool, error) {
 				var n2 providers.Node
 				var err error

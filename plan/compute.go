@@ -41,7 +41,7 @@ func Compute(desired schema.Cluster, observed Observed, src Source) (*Plan, erro
 		Desired:       desired,
 		Observation: ObservationSummary{
 			Fingerprint: fingerprint(obs),
-			Instances:   len(obs.Instances),
+			Instances:   liveInstances(obs.Instances),
 			Nodes:       len(obs.Swarm.Nodes),
 			Managers:    b.c.raftMembers,
 			Leader:      b.c.leader,
@@ -257,4 +257,16 @@ func (b *builder) leaves() []string {
 		}
 	}
 	return out
+}
+
+// liveInstances counts the instances that exist (terminated ones stay
+// listed by clouds for a while; a plan's header does not count them).
+func liveInstances(insts []providers.Instance) int {
+	n := 0
+	for _, in := range insts {
+		if in.State.Live() {
+			n++
+		}
+	}
+	return n
 }

@@ -72,7 +72,7 @@ func (b *builder) managers() {
 	}
 	if n := want - len(kept); n > 0 && len(g.evidence) == 0 {
 		for i := range b.fill(g, len(kept), n) {
-			chain = b.launch(schema.ManagersGroup, 1, false, fmt.Sprintf("managers.count is %d, %d are in place (one raft change at a time)", want, len(kept)+i), 0, chain)
+			chain = b.launch(schema.ManagersGroup, 1, false, fmt.Sprintf("managers.count is %d, %s (one raft change at a time)", want, inPlace(len(kept)+i)), 0, chain)
 		}
 	}
 	// Replacement, surge first: not while an instance that never joined

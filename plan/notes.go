@@ -63,3 +63,11 @@ func (b *builder) deferredNotes() {
 		b.note("%d disruptive change(s) (drain, replace, scale-down, prune, demote, remove, terminate of a running member) are held back: no disruption window (schedule.disruptionWindows) is open at %s; %s.", b.held, b.now.UTC().Format(time.RFC3339), when)
 	}
 }
+
+// inPlace is "1 is in place", "2 are in place" (reasons are read aloud).
+func inPlace(n int) string {
+	if n == 1 {
+		return "1 is in place"
+	}
+	return fmt.Sprintf("%d are in place", n)
+}

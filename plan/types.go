@@ -85,7 +85,7 @@ type Source struct {
 // ObservationSummary identifies the observation a plan was computed from.
 type ObservationSummary struct {
 	Fingerprint string    `json:"fingerprint"`
-	Instances   int       `json:"instances"`
+	Instances   int       `json:"instances"` // live ones (not terminated)
 	Nodes       int       `json:"nodes"`
 	Managers    int       `json:"managers"`
 	Leader      string    `json:"leader,omitempty"`

@@ -52,7 +52,7 @@ func (b *builder) workers(name string) {
 		b.note("Group %s has %d of %d workers in place; the launch waits until the cloud lists the instance of every node that has joined.", name, len(kept), want)
 	} else if n > 0 && !failing {
 		if k := b.fill(g, len(kept), n); k > 0 {
-			fill = b.launch(name, k, false, fmt.Sprintf("workers.%s.count is %d, %d are in place", short, want, len(kept)), 0, gone...)
+			fill = b.launch(name, k, false, fmt.Sprintf("workers.%s.count is %d, %s", short, want, inPlace(len(kept))), 0, gone...)
 		}
 	}
 	// Broken workers leave after the launch that makes up the count.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"strings"
@@ -251,9 +252,17 @@ func applySaved(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *sess
 // execute runs the plan with progress to the view.
 func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
 	defer v.close()
+	logs := v.logWriter(a.stderr)
+	if logs != a.stderr {
+		// The providers log through the standard logger (slog's default
+		// writes there): on a live view, their lines go through it too.
+		prev := log.Writer()
+		log.SetOutput(logs)
+		defer log.SetOutput(prev)
+	}
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),
-		Clock: apply.SystemClock{}, Hook: v, Logger: warnLogger(a),
+		Clock: apply.SystemClock{}, Hook: v, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FindLeader: leaderFinderFor(s.cloud, p.Cluster),
 		Lease:      s.lease,
 	})

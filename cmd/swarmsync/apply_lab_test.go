@@ -217,6 +217,17 @@ func TestApplyOnLocalMachines(t *testing.T) {
 	if n := live(); n != 0 {
 		t.Fatalf("%d live instances after destroy, want 0", n)
 	}
+	// The local provider forgets the terminated machines: nothing is
+	// listed any more, and a plan's header counts no instance.
+	if insts, err := cloud.Instances(context.Background(), "clilab"); err != nil || len(insts) != 0 {
+		t.Errorf("after destroy the cloud lists %d instances (%v), want none", len(insts), err)
+	}
+	if code, stdout, stderr := run("plan", "--repo", repo); code != 0 || !strings.Contains(stdout, "observation ") || !strings.Contains(stdout, ": 0 instances, 0 nodes)") {
+		t.Errorf("plan after destroy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "has no instances: nothing to destroy") {
+		t.Errorf("destroy again: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 
 	for _, f := range []string{stale, fresh} {
 		b, err := os.ReadFile(f)

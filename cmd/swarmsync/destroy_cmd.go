@@ -96,7 +96,7 @@ func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster s
 	}
 	renderDestroyList(a.stdout, cluster, live)
 	if len(ids) == 0 {
-		return nil
+		return forget(ctx, cloud, cluster)
 	}
 	if !o.yes {
 		f, ok := a.stdin.(*os.File)
@@ -122,7 +122,23 @@ func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster s
 		return err
 	}
 	renderDestroyed(a.stdout, cluster, len(ids))
-	return nil
+	return forget(ctx, cloud, cluster)
+}
+
+// forgetter is a cloud that can drop its records of a cluster's terminated
+// instances (the local provider: a destroyed local cluster leaves nothing
+// behind, and later plans do not list its machines).
+type forgetter interface {
+	Forget(ctx context.Context, cluster string) (int, error)
+}
+
+func forget(ctx context.Context, cloud providers.Cloud, cluster string) error {
+	f, ok := cloud.(forgetter)
+	if !ok {
+		return nil
+	}
+	_, err := f.Forget(ctx, cluster)
+	return err
 }
 
 // renderDestroyList shows the instances destroy is about to terminate, or

@@ -35,7 +35,7 @@ type applyView struct {
 	live *liveRegion // nil unless text on a terminal
 }
 
-var _ apply.Hook = (*applyView)(nil)
+var _ apply.WaitHook = (*applyView)(nil)
 
 func newApplyView(w io.Writer, format string) (*applyView, error) {
 	switch format {
@@ -92,9 +92,10 @@ type liveRegion struct {
 }
 
 type runningStep struct {
-	id   string
-	line string // "<id>: <action> <group> <target>"
-	at   time.Time
+	id      string
+	line    string // "<id>: <action> <group> <target>"
+	at      time.Time
+	waiting string // what the step waits for now, if it said
 }
 
 func newLiveRegion(width func() int, ticker func() (<-chan time.Time, func())) *liveRegion {
@@ -110,19 +111,56 @@ func (l *liveRegion) erase(b *strings.Builder) {
 	}
 }
 
-// draw writes the region: each running step with its elapsed time, cut to
-// the terminal's width so that no line wraps.
+// draw writes the region: each running step with its elapsed time and what
+// it waits for, wrapped at word boundaries to the terminal's width (one
+// column spare, so the terminal itself never wraps a line and the region's
+// height is known).
 func (l *liveRegion) draw(b *strings.Builder) {
 	width := l.width()
+	l.drawn = 0
 	for _, r := range l.running {
 		el := max(l.now.Sub(r.at), 0).Truncate(time.Second)
-		line := []rune(fmt.Sprintf("  [%5s] %s", el, escapeField(r.line)))
-		if width > 1 && len(line) > width-1 {
-			line = append(line[:width-2], '~')
+		text := escapeField(r.line)
+		if r.waiting != "" {
+			text += " - waiting for " + escapeField(r.waiting)
 		}
-		b.WriteString(string(line) + "\n")
+		for _, line := range wrapWords(fmt.Sprintf("  [%5s] %s", el, text), width-1, strings.Repeat(" ", 10)) {
+			b.WriteString(line + "\n")
+			l.drawn++
+		}
 	}
-	l.drawn = len(l.running)
+}
+
+// wrapWords breaks s into lines of at most width runes, at spaces where it
+// can (a longer word is cut); lines after the first start with indent.
+func wrapWords(s string, width int, indent string) []string {
+	if width <= len(indent)+1 {
+		return []string{s}
+	}
+	var lines []string
+	line := []rune{}
+	for i, w := range strings.Split(s, " ") {
+		word := []rune(w)
+		switch {
+		case i == 0:
+			line = word
+			continue
+		case len(line)+1+len(word) <= width:
+			line = append(append(line, ' '), word...)
+			continue
+		}
+		lines = append(lines, string(line))
+		line = append([]rune(indent), word...)
+		for len(line) > width {
+			lines = append(lines, string(line[:width]))
+			line = append([]rune(indent), line[width:]...)
+		}
+	}
+	for len(line) > width {
+		lines = append(lines, string(line[:width]))
+		line = append([]rune(indent), line[width:]...)
+	}
+	return append(lines, string(line))
 }
 
 // write writes, under the lock, the region erased, what text adds, and the
@@ -143,6 +181,27 @@ func (v *applyView) write(text func(b *strings.Builder)) error {
 	}
 	_, err := io.WriteString(exact(v.w), b.String())
 	return err
+}
+
+// logWriter is where log lines go while the view runs: on a live view,
+// through write, so that a line never lands inside the running region
+// (which the next redraw would then erase only in part).
+func (v *applyView) logWriter(w io.Writer) io.Writer {
+	if v.live == nil {
+		return w
+	}
+	return logThroughView{v}
+}
+
+type logThroughView struct{ v *applyView }
+
+func (l logThroughView) Write(p []byte) (int, error) {
+	l.v.mu.Lock()
+	defer l.v.mu.Unlock()
+	if err := l.v.write(func(b *strings.Builder) { b.Write(p) }); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // startTicking starts the goroutine that redraws the region on every tick,
@@ -205,7 +264,7 @@ func (v *applyView) close() {
 
 // applyEvent is one line of `apply --format json`.
 type applyEvent struct {
-	Type      string      `json:"type"` // plan, step_started, step_finished, summary
+	Type      string      `json:"type"` // plan, step_started, step_waiting, step_finished, summary
 	Time      *time.Time  `json:"time,omitempty"`
 	Step      string      `json:"step,omitempty"`
 	Action    plan.Action `json:"action,omitempty"`
@@ -216,6 +275,7 @@ type applyEvent struct {
 	ElapsedMS int64       `json:"elapsed_ms,omitempty"`
 	Instances []string    `json:"instances,omitempty"`
 	Error     string      `json:"error,omitempty"`
+	Waiting   string      `json:"waiting,omitempty"` // step_waiting: what the step waits for
 	Plan      *plan.Plan  `json:"plan,omitempty"`
 	Done      []string    `json:"done,omitempty"`
 	Failed    []string    `json:"failed,omitempty"`
@@ -237,6 +297,8 @@ func (v *applyView) printf(format string, args ...any) error {
 
 func target(s plan.Step) string {
 	switch {
+	case s.Action == plan.ActionLaunch && s.Count > 0, s.Action == plan.ActionRotateJoinToken:
+		return stepTarget(s)
 	case s.Node != "" && s.Instance != "":
 		return s.Instance + "/" + s.Node
 	case s.Instance != "":
@@ -271,7 +333,7 @@ func (v *applyView) StepStarted(s plan.Step, at time.Time) {
 		_ = v.emit(applyEvent{Type: "step_started", Time: &at, Step: s.ID, Action: s.Action, Group: s.Group, Target: target(s), Reason: s.Reason})
 		return
 	}
-	line := escapeField(fmt.Sprintf("%s: %s %s%s", s.ID, s.Action, s.Group, suffix(target(s))))
+	line := escapeField(stepLine(s))
 	if v.live != nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
@@ -284,6 +346,27 @@ func (v *applyView) StepStarted(s plan.Step, at time.Time) {
 		return
 	}
 	_ = v.printf("%s...\n", line)
+}
+
+// StepWaiting shows what a running step waits for: beside the step in the
+// live region, else as a line of its own.
+func (v *applyView) StepWaiting(s plan.Step, what string) {
+	if v.json {
+		_ = v.emit(applyEvent{Type: "step_waiting", Step: s.ID, Action: s.Action, Waiting: what})
+		return
+	}
+	if v.live == nil {
+		_ = v.printf("%s: waiting for %s\n", s.ID, escapeField(what))
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i := range v.live.running {
+		if v.live.running[i].id == s.ID {
+			v.live.running[i].waiting = what
+		}
+	}
+	_ = v.write(func(*strings.Builder) {})
 }
 
 // StepFinished prints how a step ended.
@@ -310,6 +393,11 @@ func (v *applyView) StepFinished(s plan.Step, r apply.StepResult) {
 	default:
 		_ = v.printf("%s: %s after %s: %s\n", s.ID, r.Status, r.Elapsed.Round(100*time.Millisecond), escapeField(r.Error))
 	}
+}
+
+// stepLine is "<id>: <action> <group> <target>" (without the empty parts).
+func stepLine(s plan.Step) string {
+	return s.ID + ": " + string(s.Action) + suffix(s.Group) + suffix(target(s))
 }
 
 func suffix(s string) string {

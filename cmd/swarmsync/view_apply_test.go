@@ -26,11 +26,15 @@ import (
 func TestApplyViewProgress(t *testing.T) {
 	launch := plan.Step{ID: "launch-workers-general-1", Action: plan.ActionLaunch, Group: "workers/general", Reason: "2 of 4"}
 	drain := plan.Step{ID: "drain-1", Action: plan.ActionDrain, Group: "workers/general", Instance: "l-1", Node: "n1"}
+	rotate := plan.Step{ID: "rotate-join-tokens", Action: plan.ActionRotateJoinToken, RotateWorker: true, RotateManager: true}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	feed := func(v *applyView) {
 		v.StepStarted(launch, at)
 		v.StepFinished(launch, apply.StepResult{ID: launch.ID, Action: launch.Action, Status: apply.StatusDone, Elapsed: 1500 * time.Millisecond, Instances: []string{"l-2", "l-3"}})
 		v.StepStarted(drain, at)
+		v.StepWaiting(drain, "node n1 to stop its tasks")
+		v.StepStarted(rotate, at)
+		v.StepFinished(rotate, apply.StepResult{ID: rotate.ID, Action: rotate.Action, Status: apply.StatusDone, Elapsed: 100 * time.Millisecond})
 		v.StepFinished(drain, apply.StepResult{ID: drain.ID, Action: drain.Action, Status: apply.StatusFailed, Elapsed: 200 * time.Millisecond, Error: "failed to drain node n1: boom"})
 		_ = v.summary(&apply.Result{Steps: []apply.StepResult{
 			{ID: launch.ID, Status: apply.StatusDone}, {ID: drain.ID, Status: apply.StatusFailed}, {ID: "terminate-1", Status: apply.StatusNotRun},
@@ -47,6 +51,9 @@ func TestApplyViewProgress(t *testing.T) {
 				"launch-workers-general-1: launch workers/general...",
 				"launch-workers-general-1: done after 1.5s [l-2, l-3]",
 				"drain-1: drain workers/general l-1/n1...",
+				"drain-1: waiting for node n1 to stop its tasks",
+				"rotate-join-tokens: rotate-join-token worker and manager token...",
+				"rotate-join-tokens: done after 100ms",
 				"drain-1: failed after 200ms: failed to drain node n1: boom",
 				"Apply: 1 done, 1 failed, 0 skipped, 1 not run.",
 			},
@@ -57,6 +64,9 @@ func TestApplyViewProgress(t *testing.T) {
 				`{"type":"step_started","time":"2026-01-02T03:04:05Z","step":"launch-workers-general-1","action":"launch","group":"workers/general","reason":"2 of 4"}`,
 				`{"type":"step_finished","step":"launch-workers-general-1","action":"launch","status":"done","elapsed_ms":1500,"instances":["l-2","l-3"]}`,
 				`{"type":"step_started","time":"2026-01-02T03:04:05Z","step":"drain-1","action":"drain","group":"workers/general","target":"l-1/n1"}`,
+				`{"type":"step_waiting","step":"drain-1","action":"drain","waiting":"node n1 to stop its tasks"}`,
+				`{"type":"step_started","time":"2026-01-02T03:04:05Z","step":"rotate-join-tokens","action":"rotate-join-token","target":"worker and manager token"}`,
+				`{"type":"step_finished","step":"rotate-join-tokens","action":"rotate-join-token","status":"done","elapsed_ms":100}`,
 				`{"type":"step_finished","step":"drain-1","action":"drain","status":"failed","elapsed_ms":200,"error":"failed to drain node n1: boom"}`,
 				`{"type":"summary","done":["launch-workers-general-1"],"failed":["drain-1"],"not_run":["terminate-1"]}`,
 			},
@@ -332,8 +342,9 @@ func TestApplyViewLive(t *testing.T) {
 	}
 }
 
-// TestApplyViewLiveNarrow: region lines are cut to the terminal's width
-// (one column spare, so the terminal never wraps them).
+// TestApplyViewLiveNarrow: region lines wrap at word boundaries within the
+// terminal's width (one column spare, so the terminal never wraps them),
+// and nothing is cut: what a step waits for shows in full.
 func TestApplyViewLiveNarrow(t *testing.T) {
 	var buf bytes.Buffer
 	v, err := newApplyView(&buf, "text")
@@ -342,11 +353,27 @@ func TestApplyViewLiveNarrow(t *testing.T) {
 	}
 	ticks := make(chan time.Time)
 	v.live = newLiveRegion(func() int { return 30 }, func() (<-chan time.Time, func()) { return ticks, func() {} })
-	v.StepStarted(plan.Step{ID: "await-join-workers-general-1", Action: plan.ActionAwaitJoin, Group: "workers/general"}, time.Unix(0, 0))
+	s := plan.Step{ID: "await-join-workers-general-1", Action: plan.ActionAwaitJoin, Group: "workers/general"}
+	v.StepStarted(s, time.Unix(0, 0))
+	v.StepWaiting(s, "1 of 2 new instance(s) to join: i-0123456789abcdef0")
 	v.close()
 	want := "await-join-workers-general-1: await-join workers/general...\n" +
-		"  [   0s] await-join-workers~\n" +
-		"\r\x1b[1A\x1b[J"
+		"  [   0s]\n" +
+		"          await-join-workers-\n" +
+		"          general-1:\n" +
+		"          await-join\n" +
+		"          workers/general\n" +
+		"\r\x1b[5A\x1b[J" +
+		"  [   0s]\n" +
+		"          await-join-workers-\n" +
+		"          general-1:\n" +
+		"          await-join\n" +
+		"          workers/general -\n" +
+		"          waiting for 1 of 2\n" +
+		"          new instance(s) to\n" +
+		"          join:\n" +
+		"          i-0123456789abcdef0\n" +
+		"\r\x1b[9A\x1b[J"
 	if diff := cmp.Diff(want, buf.String()); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
@@ -473,12 +500,16 @@ func TestApplyLiveViewOnTerminal(t *testing.T) {
 			break
 		}
 	}
+	// The providers' log lines come through the view (never inside the
+	// region, where a redraw would erase them in part); they are not
+	// counted.
+	got = slices.DeleteFunc(got, func(l string) bool { return strings.HasPrefix(l, "INFO ") })
 	if len(got) != 2*len(p.Steps)+1 {
 		t.Fatalf("the screen ends with %d lines, want %d (a start and a finish line per step, the summary):\n%s",
 			len(got), 2*len(p.Steps)+1, strings.Join(final, "\n"))
 	}
 	for _, s := range p.Steps {
-		start := slices.Index(got, fmt.Sprintf("%s: %s %s%s...", s.ID, s.Action, s.Group, suffix(target(s))))
+		start := slices.Index(got, stepLine(s)+"...")
 		finish := slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, s.ID+": done after ") })
 		if start < 0 || finish < start {
 			t.Errorf("step %s: start line at %d, finish line at %d on the screen:\n%s", s.ID, start, finish, strings.Join(got, "\n"))

@@ -147,9 +147,13 @@ func (s store) writeNetwork(n network) error {
 	return writeJSON(filepath.Join(s.clusterDir(n.Cluster), "network.json"), n)
 }
 
+func (s store) launchesDir(cluster string) string {
+	return filepath.Join(s.clusterDir(cluster), "launches")
+}
+
 func (s store) launchPath(cluster, token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return filepath.Join(s.clusterDir(cluster), "launches", hex.EncodeToString(sum[:16])+".json")
+	return filepath.Join(s.launchesDir(cluster), hex.EncodeToString(sum[:16])+".json")
 }
 
 func (s store) readLaunch(cluster, token string) (launchRecord, bool, error) {
