@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -160,9 +160,42 @@ func newSession(ctx context.Context, a *app, c schema.Cluster, lo *apply.LeaseOp
 	return s, nil
 }
 
-// warnLogger logs warnings and errors to stderr.
+// warnLogger logs warnings and errors to stderr (through the live apply
+// view while one runs: see logSwitch).
 func warnLogger(a *app) *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(a.logOut(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// logSwitch is where the command's log lines go: stderr, or while a live
+// apply view runs, through the view, so that a line never lands inside its
+// running region (which the next redraw would then erase only in part).
+type logSwitch struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *logSwitch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	w := l.w
+	l.mu.Unlock()
+	return w.Write(p)
+}
+
+// set directs the lines to w and returns where they went before.
+func (l *logSwitch) set(w io.Writer) io.Writer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev := l.w
+	l.w = w
+	return prev
+}
+
+// logOut is the app's log switch (stderr until a live view takes it).
+func (a *app) logOut() *logSwitch {
+	if a.logs == nil {
+		a.logs = &logSwitch{w: a.stderr}
+	}
+	return a.logs
 }
 
 // runApply: take the lease, plan, show, confirm, apply, drop the lease.
@@ -252,17 +285,12 @@ func applySaved(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *sess
 // execute runs the plan with progress to the view.
 func execute(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
 	defer v.close()
-	logs := v.logWriter(a.stderr)
-	if logs != a.stderr {
-		// The providers log through the standard logger (slog's default
-		// writes there): on a live view, their lines go through it too.
-		prev := log.Writer()
-		log.SetOutput(logs)
-		defer log.SetOutput(prev)
+	if v.live != nil {
+		defer a.logOut().set(a.logOut().set(v.logWriter(a.stderr)))
 	}
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: s.cloud, Swarm: s.swarm, Dialer: dialerFor(s.cloud),
-		Clock: apply.SystemClock{}, Hook: v, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Clock: apply.SystemClock{}, Hook: v, Logger: warnLogger(a),
 		FindLeader: leaderFinderFor(s.cloud, p.Cluster),
 		Lease:      s.lease,
 	})

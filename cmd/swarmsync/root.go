@@ -30,6 +30,7 @@ func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.c
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	logs           *logSwitch // see logOut
 }
 
 // commandFactories are the registered commands; each file adds its own in init.

@@ -184,8 +184,7 @@ func (v *applyView) write(text func(b *strings.Builder)) error {
 }
 
 // logWriter is where log lines go while the view runs: on a live view,
-// through write, so that a line never lands inside the running region
-// (which the next redraw would then erase only in part).
+// through write (the region erased, the line, the region drawn again).
 func (v *applyView) logWriter(w io.Writer) io.Writer {
 	if v.live == nil {
 		return w
