@@ -78,6 +78,10 @@ type Deps struct {
 	// stops at once when it is lost. A lease not held yet (a new Swarm) is
 	// taken right after the launch that initialises the Swarm.
 	Lease *Lease
+	// Stop, when closed, makes the apply start no further step: the steps
+	// running finish (ctx still bounds them) and the rest are left not run
+	// (a graceful shutdown between steps).
+	Stop <-chan struct{}
 }
 
 // Status is how a step ended.
@@ -201,6 +205,16 @@ func Run(ctx context.Context, p *plan.Plan, deps Deps) (*Result, error) {
 		secrets:  map[string]bool{},
 	}
 	return e.run(ctx, order)
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // checkGraph verifies ids are unique, dependencies exist and there is no
@@ -360,6 +374,12 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 			stopping = true
 			if firstErr == nil {
 				firstErr = fmt.Errorf("apply interrupted: %w", ctx.Err())
+			}
+		}
+		if !stopping && stopped(e.deps.Stop) {
+			stopping = true
+			if firstErr == nil {
+				firstErr = errors.New("apply stopped between steps: shutting down; the next pass finishes the plan")
 			}
 		}
 		if !stopping {

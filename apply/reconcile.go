@@ -12,27 +12,106 @@ type Schedule interface {
 	Next(time.Time) time.Time
 }
 
-// PassFunc runs one reconcile pass (observe, plan, apply) as the leader and
-// reports how many steps it ran. It must fence on leadership itself
-// (Run does, before every mutating step).
-type PassFunc func(ctx context.Context) (steps int, err error)
+// Triggers: why a pass started.
+const (
+	TriggerStart    = "start"    // the loop started
+	TriggerSchedule = "schedule" // schedule.reconcile, or a retry after a failure
+	TriggerLeader   = "leader"   // this endpoint became the leader
+	TriggerWebhook  = "webhook"  // a verified webhook delivery
+)
 
-// Reconciler is the loop behind `apply --auto`: on every manager it wakes on
-// the schedule, and only the one whose endpoint is the Swarm leader acts.
+// Pass results, as reported in the status and the metrics.
+const (
+	ResultOK        = "ok"         // applied (or nothing to do)
+	ResultFailed    = "failed"     // loading, observing, planning or a step failed
+	ResultPaused    = "paused"     // not applied: paused at this commit (failureAction pause)
+	ResultNotLeader = "not-leader" // skipped: this endpoint is not the leader
+	ResultUnknown   = "leadership-unknown"
+)
+
+// Loaded is one pass's spec, freshly pulled: what the pass applies.
+type Loaded struct {
+	// Commit is the revision the spec came from.
+	Commit string
+	// Schedule is the spec's schedule.reconcile: it replaces the loop's
+	// schedule from this pass on.
+	Schedule Schedule
+	// PauseOnFailure is update.failureAction == pause.
+	PauseOnFailure bool
+	// Apply observes, plans and applies the spec through the leader.
+	Apply func(ctx context.Context) (Applied, error)
+	// Close releases what loading opened for the pass (clients); may be nil.
+	Close func()
+}
+
+// Applied is what Loaded.Apply did.
+type Applied struct {
+	// Result is the apply's outcome (nil when no plan was applied).
+	Result *Result
+	// Steps is how many steps the plan had.
+	Steps int
+}
+
+// LoadFunc pulls the spec for a pass. It runs only on the leader.
+type LoadFunc func(ctx context.Context) (Loaded, error)
+
+// LoopHook receives the loop's events (metrics). Calls come from the loop's
+// goroutines; implementations must be safe for concurrent use.
+type LoopHook interface {
+	PassStarted(trigger string)
+	PassFinished(PassReport)
+	LeaderChecked(leader bool, err error)
+	Paused(paused bool)
+}
+
+// PassReport is one finished pass.
+type PassReport struct {
+	Trigger    string
+	Result     string
+	Commit     string
+	Start, End time.Time
+	Applied    Applied
+	Err        error
+}
+
+// Reconciler is the loop behind `apply --auto`. Every manager runs one; it
+// watches leadership continuously, and only the one whose endpoint is the
+// Swarm leader loads the spec and applies it. A pass starts on the spec's
+// schedule, on Trigger (a verified webhook), and at once when this endpoint
+// becomes leader. Failed passes back off; a step failure under
+// failureAction pause keeps the loop paused until the spec's commit changes.
 type Reconciler struct {
+	// Schedule is used until the first pass loads the spec's own.
 	Schedule Schedule
 	Clock    Clock
-	// Leader reports whether this process's endpoint is the leader now.
+	// Leader reports whether this process's endpoint is the leader now. An
+	// error means "unknown": reported, never taken for "follower" silently.
 	Leader func(ctx context.Context) (bool, error)
-	Pass   PassFunc
-	Logger *slog.Logger
+	// LeaderEvery is how often leadership is checked (default 1s).
+	LeaderEvery time.Duration
+	Load        LoadFunc
+	// BackoffBase and BackoffMax bound the retry delay after consecutive
+	// failures: base·2^(n-1), at most max (defaults 10s and 10m); a
+	// scheduled pass sooner than that waits for it.
+	BackoffBase, BackoffMax time.Duration
+	Logger                  *slog.Logger
+	Hook                    LoopHook
+	// Stop, when closed, ends the loop between passes (Run's ctx bounds
+	// the passes themselves).
+	Stop <-chan struct{}
+
+	once    sync.Once
+	trigger chan string
+	leadUp  chan struct{}
 
 	mu     sync.Mutex
 	status LoopStatus
+	wasLed bool
 }
 
-// LoopStatus is what the status endpoint reports. LastError never carries
-// a secret (it comes from Run, which redacts).
+// LoopStatus is what the status endpoint reports. LastError and
+// LeaderError never carry a secret (they come from Run and the providers,
+// which redact).
 type LoopStatus struct {
 	Passes    int       `json:"passes"`
 	Leader    bool      `json:"leader"`
@@ -41,8 +120,23 @@ type LoopStatus struct {
 	LastSteps int       `json:"last_steps"`
 	LastError string    `json:"last_error,omitempty"`
 	NextPass  time.Time `json:"next_pass,omitzero"`
-	// Skipped counts passes skipped because this endpoint was not leader.
+	// Skipped counts passes skipped because this endpoint was not leader
+	// (or leadership was unknown).
 	Skipped int `json:"skipped"`
+	// LeaderError is why the last leadership check failed ("" when it
+	// answered).
+	LeaderError string `json:"leader_error,omitempty"`
+	// LastTrigger and LastResult describe the last pass (see Trigger* and
+	// Result*); LastCommit is the spec revision it read.
+	LastTrigger string `json:"last_trigger,omitempty"`
+	LastResult  string `json:"last_result,omitempty"`
+	LastCommit  string `json:"last_commit,omitempty"`
+	// LastSuccess is when a pass last ended ok.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Failures counts consecutive failed passes (the backoff's n).
+	Failures int `json:"consecutive_failures"`
+	// PausedAt is the commit the loop is paused at ("" when not paused).
+	PausedAt string `json:"paused_at,omitempty"`
 }
 
 // Status returns a copy of the loop's status.
@@ -52,60 +146,264 @@ func (r *Reconciler) Status() LoopStatus {
 	return r.status
 }
 
-// Run does a full pass at once (to catch what happened while no leader
-// acted), then one on every scheduled time, until ctx ends. A failed pass is
-// reported in the status and retried at the next scheduled time.
-func (r *Reconciler) Run(ctx context.Context) error {
-	log := r.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func (r *Reconciler) init() {
+	r.once.Do(func() {
+		r.trigger = make(chan string, 1)
+		r.leadUp = make(chan struct{}, 1)
+	})
+}
+
+// Trigger asks for a pass as soon as possible. Triggers that arrive while
+// one is pending or a pass runs are coalesced into one more pass.
+func (r *Reconciler) Trigger(reason string) {
+	r.init()
+	select {
+	case r.trigger <- reason:
+	default:
 	}
-	for ctx.Err() == nil {
-		r.once(ctx, log)
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+// Run does a full pass at once (to catch what happened while no leader
+// acted), then one on every trigger until ctx ends. It returns when ctx
+// ends; a pass in progress is given stop semantics by the Apply it runs.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.init()
+	if r.LeaderEvery <= 0 {
+		r.LeaderEvery = time.Second
+	}
+	if r.BackoffBase <= 0 {
+		r.BackoffBase = 10 * time.Second
+	}
+	if r.BackoffMax <= 0 {
+		r.BackoffMax = 10 * time.Minute
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.watchLeader(watchCtx) }()
+	defer wg.Wait()
+
+	trigger := TriggerStart
+	for ctx.Err() == nil && !stopped(r.Stop) {
+		r.pass(ctx, trigger)
 		now := r.Clock.Now()
-		next := r.Schedule.Next(now)
+		next := r.next(now)
 		r.mu.Lock()
 		r.status.NextPass = next
 		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.Stop:
+			return nil
+		case trigger = <-r.trigger:
+		case <-r.leadUp:
+			trigger = TriggerLeader
 		case <-r.Clock.After(next.Sub(now)):
+			trigger = TriggerSchedule
 		}
 	}
 	return nil
 }
 
-func (r *Reconciler) once(ctx context.Context, log *slog.Logger) {
+// next is when the next scheduled pass is due: the schedule's next time,
+// or later while failures back off.
+func (r *Reconciler) next(now time.Time) time.Time {
+	r.mu.Lock()
+	n := r.status.Failures
+	r.mu.Unlock()
+	next := r.Schedule.Next(now)
+	if n > 0 {
+		d := r.BackoffBase
+		for i := 1; i < n && d < r.BackoffMax; i++ {
+			d *= 2
+		}
+		if back := now.Add(min(d, r.BackoffMax)); back.After(next) {
+			next = back
+		}
+	}
+	return next
+}
+
+// watchLeader checks leadership every LeaderEvery and signals the loop when
+// this endpoint becomes leader.
+func (r *Reconciler) watchLeader(ctx context.Context) {
+	for {
+		r.checkLeader(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.Clock.After(r.LeaderEvery):
+		}
+	}
+}
+
+// checkLeader asks once, records the answer, and signals a rise.
+func (r *Reconciler) checkLeader(ctx context.Context) (bool, error) {
 	leader, err := r.Leader(ctx)
-	if err != nil || !leader {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		leader = false
+	}
+	r.mu.Lock()
+	rose := leader && !r.wasLed
+	changed := leader != r.wasLed
+	r.wasLed = leader
+	r.status.Leader = leader
+	prevErr := r.status.LeaderError
+	r.status.LeaderError = ""
+	if err != nil {
+		r.status.LeaderError = err.Error()
+	}
+	r.mu.Unlock()
+	if r.Hook != nil {
+		r.Hook.LeaderChecked(leader, err)
+	}
+	switch {
+	case err != nil && prevErr == "":
+		r.log().Warn("leadership check failed: not acting until it answers", "error", err.Error())
+	case err == nil && prevErr != "":
+		r.log().Info("leadership check answers again", "leader", leader)
+	}
+	if changed && err == nil {
+		r.log().Info("leadership changed", "leader", leader)
+	}
+	if rose {
+		select {
+		case r.leadUp <- struct{}{}:
+		default:
+		}
+	}
+	return leader, err
+}
+
+// pass runs one pass if this endpoint is the leader now.
+func (r *Reconciler) pass(ctx context.Context, trigger string) {
+	log := r.log()
+	leader, err := r.checkLeader(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if !leader {
+		res := ResultNotLeader
+		if err != nil {
+			res = ResultUnknown
+		}
 		r.mu.Lock()
-		r.status.Leader = false
 		r.status.Skipped++
 		r.mu.Unlock()
-		if err != nil {
-			log.Info("not acting: leadership unknown", "error", err.Error())
-		} else {
-			log.Debug("not acting: this endpoint is not the leader")
+		if r.Hook != nil {
+			r.Hook.PassFinished(PassReport{Trigger: trigger, Result: res})
 		}
+		log.Debug("not acting", "trigger", trigger, "result", res)
 		return
+	}
+	// Drop a leadership rise seen meanwhile: this pass covers it.
+	select {
+	case <-r.leadUp:
+	default:
 	}
 	start := r.Clock.Now()
 	r.mu.Lock()
-	r.status.Leader = true
 	r.status.LastStart = start
+	r.status.LastTrigger = trigger
 	r.mu.Unlock()
-	steps, err := r.Pass(ctx)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status.Passes++
-	r.status.LastEnd = r.Clock.Now()
-	r.status.LastSteps = steps
-	r.status.LastError = ""
-	if err != nil {
-		r.status.LastError = err.Error()
-		log.Warn("reconcile pass failed", "steps", steps, "error", err.Error())
-		return
+	if r.Hook != nil {
+		r.Hook.PassStarted(trigger)
 	}
-	log.Info("reconcile pass done", "steps", steps, "elapsed", r.status.LastEnd.Sub(start).String())
+	log.Info("pass started", "trigger", trigger)
+	rep := r.run(ctx, trigger, start)
+	rep.End = r.Clock.Now()
+
+	r.mu.Lock()
+	r.status.Passes++
+	r.status.LastEnd = rep.End
+	r.status.LastSteps = rep.Applied.Steps
+	r.status.LastResult = rep.Result
+	r.status.LastError = ""
+	if rep.Commit != "" {
+		r.status.LastCommit = rep.Commit
+	}
+	switch rep.Result {
+	case ResultFailed:
+		r.status.Failures++
+		if rep.Err != nil {
+			r.status.LastError = rep.Err.Error()
+		}
+	case ResultOK:
+		r.status.Failures = 0
+		r.status.LastSuccess = rep.End
+	}
+	paused := r.status.PausedAt != ""
+	failures := r.status.Failures
+	r.mu.Unlock()
+	if r.Hook != nil {
+		r.Hook.PassFinished(rep)
+		r.Hook.Paused(paused)
+	}
+	switch rep.Result {
+	case ResultFailed:
+		log.Warn("pass failed", "trigger", trigger, "commit", rep.Commit, "steps", rep.Applied.Steps, "consecutive_failures", failures, "paused", paused, "error", errString(rep.Err))
+	case ResultPaused:
+		log.Info("pass paused: a step failed at this commit (update.failureAction pause); waiting for a new commit", "commit", rep.Commit)
+	default:
+		log.Info("reconcile pass done", "steps", rep.Applied.Steps, "trigger", trigger, "commit", rep.Commit, "elapsed", rep.End.Sub(start).String())
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// run loads and applies; it sets and clears the pause.
+func (r *Reconciler) run(ctx context.Context, trigger string, start time.Time) PassReport {
+	rep := PassReport{Trigger: trigger, Start: start}
+	ld, err := r.Load(ctx)
+	if ld.Close != nil {
+		defer ld.Close()
+	}
+	if err != nil {
+		rep.Result, rep.Err = ResultFailed, err
+		return rep
+	}
+	rep.Commit = ld.Commit
+	if ld.Schedule != nil {
+		r.Schedule = ld.Schedule
+	}
+	r.mu.Lock()
+	pausedAt := r.status.PausedAt
+	if pausedAt != "" && pausedAt != ld.Commit {
+		r.status.PausedAt = "" // a new commit lifts the pause
+		pausedAt = ""
+	}
+	r.mu.Unlock()
+	if pausedAt != "" {
+		rep.Result = ResultPaused
+		return rep
+	}
+	rep.Applied, err = ld.Apply(ctx)
+	if err == nil {
+		rep.Result = ResultOK
+		return rep
+	}
+	rep.Result, rep.Err = ResultFailed, err
+	if ld.PauseOnFailure && rep.Applied.Result != nil && len(rep.Applied.Result.IDs(StatusFailed)) > 0 {
+		r.mu.Lock()
+		r.status.PausedAt = ld.Commit
+		r.mu.Unlock()
+	}
+	return rep
 }

@@ -3,53 +3,350 @@ package apply
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/robfig/cron/v3"
+
+	"github.com/swarmsync/swarmsync/plan"
 )
 
-func TestReconcilerLeaderOnly(t *testing.T) {
-	sched, err := cron.ParseStandard("@every 1m")
+// manualClock is a virtual clock that moves only when the test advances it.
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []manualWaiter
+}
+
+type manualWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+var _ Clock = (*manualClock)(nil)
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, manualWaiter{c.now.Add(d), ch})
+	return ch
+}
+
+// Advance moves time by d and fires every waiter due.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- c.now
+	}
+	c.waiters = kept
+}
+
+// eventually waits (bounded, in real time) until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// loop is a Reconciler under test with a controllable leader and spec.
+type loop struct {
+	t       *testing.T
+	r       *Reconciler
+	clock   *manualClock
+	leader  atomic.Bool
+	lerr    atomic.Value // error
+	checks  atomic.Int32
+	mu      sync.Mutex
+	commit  string
+	sched   Schedule
+	loadErr error
+	applyFn func(ctx context.Context) (Applied, error)
+	applied []string // trigger:commit of each Apply
+	closed  int
+	start   time.Time
+}
+
+func every(t *testing.T, spec string) Schedule {
+	t.Helper()
+	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	leaderAnswers := []bool{false, true, true, false, true}
-	var calls int
-	var passTimes []time.Duration
-	start := clock.Now()
-	r := &Reconciler{
-		Schedule: sched,
-		Clock:    clock,
+	return s
+}
+
+func newLoop(t *testing.T) *loop {
+	l := &loop{t: t, clock: newManualClock(), commit: "c1"}
+	l.start = l.clock.Now()
+	l.r = &Reconciler{
+		Schedule: every(t, "@every 1m"),
+		Clock:    l.clock,
 		Leader: func(context.Context) (bool, error) {
-			l := leaderAnswers[calls]
-			calls++
-			if calls == len(leaderAnswers) {
-				cancel()
+			l.checks.Add(1)
+			if e, _ := l.lerr.Load().(error); e != nil {
+				return false, e
 			}
-			return l, nil
+			return l.leader.Load(), nil
 		},
-		Pass: func(context.Context) (int, error) {
-			passTimes = append(passTimes, clock.Now().Sub(start))
-			if len(passTimes) == 2 {
-				return 1, errors.New("step x failed")
+		Load: func(context.Context) (Loaded, error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			ld := Loaded{Commit: l.commit, Schedule: l.sched, PauseOnFailure: true, Close: func() { l.mu.Lock(); l.closed++; l.mu.Unlock() }}
+			if l.loadErr != nil {
+				return ld, l.loadErr
 			}
-			return 3, nil
+			ld.Apply = func(ctx context.Context) (Applied, error) {
+				l.mu.Lock()
+				l.applied = append(l.applied, l.r.status.LastTrigger+":"+ld.Commit)
+				fn := l.applyFn
+				l.mu.Unlock()
+				if fn != nil {
+					return fn(ctx)
+				}
+				return Applied{Steps: 0}, nil
+			}
+			return ld, nil
 		},
 	}
-	if err := r.Run(ctx); err != nil {
-		t.Fatal(err)
+	return l
+}
+
+func (l *loop) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = l.r.Run(ctx); close(done) }()
+	l.t.Cleanup(func() { cancel(); <-done })
+}
+
+// passes waits until n passes (or skips) have finished and the loop has
+// scheduled the next one.
+func (l *loop) settled(passes, skipped int) LoopStatus {
+	l.t.Helper()
+	var st LoopStatus
+	eventually(l.t, "the loop to settle", func() bool {
+		st = l.r.Status()
+		return st.Passes == passes && st.Skipped == skipped && !st.NextPass.IsZero() && !st.NextPass.Before(st.LastEnd)
+	})
+	return st
+}
+
+func (l *loop) appliedList() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.applied...)
+}
+
+// TestReconcilerLeaderOnly: a follower skips; becoming leader starts a pass
+// within one leadership check (not at the next scheduled time); losing it
+// makes scheduled passes skip again.
+func TestReconcilerLeaderOnly(t *testing.T) {
+	l := newLoop(t)
+	l.run()
+	l.settled(0, 1)
+	l.leader.Store(true)
+	l.clock.Advance(time.Second)
+	st := l.settled(1, 1)
+	if st.LastTrigger != TriggerLeader || st.LastStart.Sub(l.start) != time.Second {
+		t.Errorf("pass on becoming leader: trigger %q at +%s, want %q at +1s", st.LastTrigger, st.LastStart.Sub(l.start), TriggerLeader)
 	}
-	// Passes ran only when leader, at the scheduled minutes.
-	if diff := cmp.Diff([]time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute}, passTimes); diff != "" {
-		t.Errorf("pass times (-want +got):\n%s", diff)
+	l.clock.Advance(time.Minute) // @every 1m counts from the last pass
+	st = l.settled(2, 1)
+	if st.LastTrigger != TriggerSchedule {
+		t.Errorf("trigger = %q, want schedule", st.LastTrigger)
 	}
-	st := r.Status()
-	if st.Passes != 3 || st.Skipped != 2 || st.LastSteps != 3 || st.LastError != "" {
-		t.Errorf("status = %+v", st)
+	l.leader.Store(false)
+	l.clock.Advance(time.Minute)
+	l.settled(2, 2)
+	if diff := cmp.Diff([]string{"leader:c1", "schedule:c1"}, l.appliedList()); diff != "" {
+		t.Errorf("applies (-want +got):\n%s", diff)
 	}
+	if l.closed != 2 {
+		t.Errorf("closed %d passes' clients, want 2", l.closed)
+	}
+}
+
+// TestReconcilerLeadershipUnknown: a failing leadership check is reported
+// in the status, and the pass is counted as skipped for that reason.
+func TestReconcilerLeadershipUnknown(t *testing.T) {
+	l := newLoop(t)
+	var hook recLoopHook
+	l.r.Hook = &hook
+	l.lerr.Store(errors.New("Cannot connect to the Docker daemon"))
+	l.run()
+	st := l.settled(0, 1)
+	if st.Leader || st.LeaderError != "Cannot connect to the Docker daemon" {
+		t.Errorf("status = %+v, want the leadership error", st)
+	}
+	if got := hook.results(); len(got) != 1 || got[0] != ResultUnknown {
+		t.Errorf("pass results = %q, want [%s]", got, ResultUnknown)
+	}
+}
+
+// TestReconcilerTriggersCoalesce: deliveries during a pass make exactly one
+// more pass, at once.
+func TestReconcilerTriggersCoalesce(t *testing.T) {
+	l := newLoop(t)
+	l.leader.Store(true)
+	release := make(chan struct{})
+	var inPass atomic.Bool
+	l.applyFn = func(ctx context.Context) (Applied, error) {
+		if inPass.CompareAndSwap(false, true) {
+			<-release
+		}
+		return Applied{}, nil
+	}
+	l.run()
+	eventually(t, "the first pass to start", inPass.Load)
+	for range 5 {
+		l.r.Trigger(TriggerWebhook)
+	}
+	close(release)
+	st := l.settled(2, 0)
+	if st.LastTrigger != TriggerWebhook || !st.LastStart.Equal(l.start) {
+		t.Errorf("second pass: %q at %s, want webhook at once", st.LastTrigger, st.LastStart)
+	}
+	if diff := cmp.Diff([]string{"start:c1", "webhook:c1"}, l.appliedList()); diff != "" {
+		t.Errorf("applies (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcilerScheduleFromSpec: each pass's spec sets the schedule.
+func TestReconcilerScheduleFromSpec(t *testing.T) {
+	l := newLoop(t)
+	l.leader.Store(true)
+	l.sched = every(t, "@every 5m")
+	l.run()
+	st := l.settled(1, 0)
+	if got := st.NextPass.Sub(l.start); got != 5*time.Minute {
+		t.Errorf("next pass in %s, want 5m (the spec's schedule)", got)
+	}
+}
+
+// TestReconcilerBackoff: consecutive failures wait base·2^(n-1) when that
+// is later than the schedule; a success resets it.
+func TestReconcilerBackoff(t *testing.T) {
+	l := newLoop(t)
+	l.leader.Store(true)
+	l.loadErr = errors.New("failed to fetch: connection refused")
+	l.r.BackoffBase = 10 * time.Second
+	l.run()
+	var waits []time.Duration
+	for n := 1; n <= 6; n++ {
+		st := l.settled(n, 0)
+		if st.Failures != n || st.LastResult != ResultFailed || st.LastError == "" {
+			t.Fatalf("pass %d: status %+v", n, st)
+		}
+		wait := st.NextPass.Sub(st.LastEnd)
+		waits = append(waits, wait)
+		if n == 6 {
+			l.mu.Lock()
+			l.loadErr = nil
+			l.mu.Unlock()
+		}
+		l.clock.Advance(wait)
+	}
+	want := []time.Duration{time.Minute, time.Minute, time.Minute, 80 * time.Second, 160 * time.Second, 320 * time.Second}
+	if diff := cmp.Diff(want, waits); diff != "" {
+		t.Errorf("waits after each failure (-want +got):\n%s", diff)
+	}
+	st := l.settled(7, 0)
+	if st.Failures != 0 || st.NextPass.Sub(st.LastEnd) != time.Minute || st.LastSuccess.IsZero() {
+		t.Errorf("after a success: %+v", st)
+	}
+}
+
+// TestReconcilerPause: a failed step under failureAction pause stops
+// applying at that commit (shown in the status), until the commit changes.
+func TestReconcilerPause(t *testing.T) {
+	l := newLoop(t)
+	l.leader.Store(true)
+	var hook recLoopHook
+	l.r.Hook = &hook
+	l.applyFn = func(context.Context) (Applied, error) {
+		return Applied{Steps: 2, Result: &Result{Steps: []StepResult{{ID: "launch", Action: plan.ActionLaunch, Status: StatusFailed}, {ID: "join", Status: StatusNotRun}}}}, errors.New("step launch failed")
+	}
+	l.run()
+	st := l.settled(1, 0)
+	if st.PausedAt != "c1" || st.LastResult != ResultFailed {
+		t.Fatalf("status = %+v, want paused at c1", st)
+	}
+	l.clock.Advance(time.Minute)
+	st = l.settled(2, 0)
+	if st.LastResult != ResultPaused || st.PausedAt != "c1" {
+		t.Errorf("status = %+v, want still paused", st)
+	}
+	l.mu.Lock()
+	l.commit, l.applyFn = "c2", nil
+	l.mu.Unlock()
+	l.r.Trigger(TriggerWebhook)
+	st = l.settled(3, 0)
+	if st.PausedAt != "" || st.LastResult != ResultOK || st.LastCommit != "c2" {
+		t.Errorf("status = %+v, want unpaused at c2", st)
+	}
+	if diff := cmp.Diff([]string{"start:c1", "webhook:c2"}, l.appliedList()); diff != "" {
+		t.Errorf("applies (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]bool{true, true, false}, hook.pausedList()); diff != "" {
+		t.Errorf("paused reports (-want +got):\n%s", diff)
+	}
+}
+
+// recLoopHook records the loop's events.
+type recLoopHook struct {
+	mu     sync.Mutex
+	res    []string
+	paused []bool
+}
+
+func (h *recLoopHook) PassStarted(string) {}
+func (h *recLoopHook) PassFinished(r PassReport) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.res = append(h.res, r.Result)
+}
+func (h *recLoopHook) LeaderChecked(bool, error) {}
+func (h *recLoopHook) Paused(p bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.paused = append(h.paused, p)
+}
+func (h *recLoopHook) results() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.res...)
+}
+func (h *recLoopHook) pausedList() []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]bool(nil), h.paused...)
 }

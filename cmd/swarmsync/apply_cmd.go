@@ -36,6 +36,9 @@ type applyOptions struct {
 	lease             leaseFlags
 	// leaseOpts are the lease's options, resolved from the flags.
 	leaseOpts apply.LeaseOptions
+	// peerPort is the port of the other managers' daemons (webhook
+	// forwarding); 0 means the --listen port.
+	peerPort int
 }
 
 func init() {
@@ -55,8 +58,12 @@ apply acts only through the Swarm leader: it checks before every step that
 its Docker endpoint (DOCKER_HOST; with the local provider and no DOCKER_HOST,
 the leader among the cluster's managers) is the leader, and stops at once
 when it is not. An interrupted or failed apply is finished by running
-plan/apply again. --auto runs the reconcile loop on schedule.reconcile; run it
-on every manager, only the leader acts (--listen serves /healthz and /status).
+plan/apply again. --auto runs the reconcile loop: run it on every manager
+(deploy/stack.yml), only the leader acts. A pass starts on schedule.reconcile,
+at once when this manager becomes leader (checked every second), and on a
+verified webhook delivery to /webhook on --listen (GitHub, GitLab or a
+generic HMAC header; a follower forwards it to the leader's daemon). --listen
+also serves /healthz, /readyz and /status. SIGTERM stops between steps.
 
 Progress: one line per step start and finish; on a terminal, the steps
 running now are shown below with their elapsed time, redrawn every second.
@@ -95,6 +102,7 @@ never appear in any output.`,
 		cmd.Flags().BoolVar(&o.auto, "auto", false, "reconcile continuously on schedule.reconcile (only the leader acts)")
 		o.lease.register(cmd.Flags())
 		cmd.Flags().StringVar(&o.listen, "listen", "", "with --auto: serve /healthz and /status on this address (e.g. 127.0.0.1:9090)")
+		cmd.Flags().IntVar(&o.peerPort, "peer-port", 0, "with --auto: the port the other managers' daemons listen on, to forward webhook deliveries to the leader's (default: the --listen port)")
 		cmd.Flags().StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "with --auto: file holding the webhook secret (default: "+defaultWebhookSecretFile+" if it exists)")
 		return cmd
 	})
@@ -321,96 +329,4 @@ func confirm(a *app, p *plan.Plan) (bool, error) {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// runApplyAuto is the daemon: a full pass at once, then one per
-// schedule.reconcile; only the process whose endpoint is the leader acts.
-func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
-	if o.format != "text" && o.format != "json" {
-		return fmt.Errorf("unknown --format %q: use text or json", o.format)
-	}
-	c, _, err := loadCluster(ctx, a, &o.src, o.cluster)
-	if err != nil {
-		return err
-	}
-	sched, err := schema.ParseCron(c.Schedule.Reconcile)
-	if err != nil {
-		return fmt.Errorf("schedule.reconcile of cluster %s: %w", c.Name, err)
-	}
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
-	if o.format == "json" {
-		logger = slog.New(slog.NewJSONHandler(exact(a.stdout), nil))
-	}
-	var sess *session
-	defer func() {
-		if sess != nil {
-			closeSwarm(sess.swarm)
-		}
-	}()
-	var desired schema.Cluster
-	var src plan.Source
-	r := &apply.Reconciler{
-		Schedule: sched,
-		Clock:    apply.SystemClock{},
-		Logger:   logger,
-		Leader: func(ctx context.Context) (bool, error) {
-			// Each pass re-reads the spec (a merged change takes effect)
-			// and reconnects (leadership moves).
-			var err error
-			if desired, src, err = loadCluster(ctx, a, &o.src, c.Name); err != nil {
-				return false, err
-			}
-			cloud, sw, err := connect(ctx, a, desired)
-			if err != nil {
-				return false, err
-			}
-			if sess != nil {
-				// The previous pass's endpoint: left open, every pass
-				// would leak its client's connections.
-				closeSwarm(sess.swarm)
-			}
-			sess = &session{cloud: cloud, swarm: sw}
-			if err := apply.CheckLeader(ctx, sw); err != nil {
-				return false, nil
-			}
-			return true, nil
-		},
-		Pass: func(ctx context.Context) (n int, err error) {
-			lo := o.leaseOpts
-			lo.Logger = logger
-			if sess.lease, err = takeLease(ctx, sess.swarm, lo); err != nil {
-				return 0, err
-			}
-			defer func() { err = dropLease(ctx, sess.lease, err) }()
-			obs, err := observe.TakeFor(ctx, sess.cloud, sess.swarm, desired, time.Now())
-			if err != nil {
-				return 0, err
-			}
-			sess.observed = obs
-			p, err := plan.Compute(desired, obs, src)
-			if err != nil {
-				return 0, err
-			}
-			if len(p.Steps) == 0 {
-				return 0, nil
-			}
-			res, err := apply.Run(ctx, p, apply.Deps{
-				Cloud: sess.cloud, Swarm: sess.swarm, Dialer: dialerFor(sess.cloud),
-				Clock: apply.SystemClock{}, Logger: logger, Lease: sess.lease,
-			})
-			if res != nil {
-				n = len(res.IDs(apply.StatusDone))
-			}
-			return n, err
-		},
-	}
-	if o.listen != "" {
-		stop, err := serveStatus(ctx, o.listen, r, logger)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	logger.Info("reconciling", "cluster", c.Name, "schedule", c.Schedule.Reconcile)
-	return r.Run(ctx)
 }

@@ -22,7 +22,7 @@ import (
 // whose passes are pass, behind the real status server of apply --auto
 // (serveStatus) on a loopback port. It returns the server's address once
 // the loop has finished its first pass.
-func startLoop(t *testing.T, leader bool, pass apply.PassFunc) string {
+func startLoop(t *testing.T, leader bool, pass func(context.Context) (int, error)) string {
 	t.Helper()
 	sched, err := schema.ParseCron("@every 1h")
 	if err != nil {
@@ -32,7 +32,12 @@ func startLoop(t *testing.T, leader bool, pass apply.PassFunc) string {
 		Schedule: sched,
 		Clock:    apply.SystemClock{},
 		Leader:   func(context.Context) (bool, error) { return leader, nil },
-		Pass:     pass,
+		Load: func(context.Context) (apply.Loaded, error) {
+			return apply.Loaded{Commit: "c1", Apply: func(ctx context.Context) (apply.Applied, error) {
+				n, err := pass(ctx)
+				return apply.Applied{Steps: n}, err
+			}}, nil
+		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer

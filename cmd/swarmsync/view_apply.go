@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -419,30 +415,4 @@ func (v *applyView) summary(r *apply.Result) error {
 		msg = fmt.Sprintf("Apply complete: %d step(s) done.\n", len(done))
 	}
 	return v.printf("%s", msg)
-}
-
-// serveStatus serves /healthz and /status (the reconcile loop's status as
-// JSON) on addr until stop is called.
-func serveStatus(ctx context.Context, addr string, r *apply.Reconciler, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(r.Status())
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error("status server stopped", "error", err.Error())
-		}
-	}()
-	log.Info("serving status", "addr", ln.Addr().String())
-	return func() { _ = srv.Shutdown(context.WithoutCancel(ctx)) }, nil
 }
