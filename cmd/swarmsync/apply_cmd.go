@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/swarmsync/swarmsync/apply"
@@ -51,8 +52,16 @@ func init() {
 
 Without PLANFILE it observes the cluster, computes a plan, shows it and asks
 for confirmation on a terminal (without a terminal it needs --yes). With
-PLANFILE (from 'swarmsync plan --out') it executes exactly that plan, after
-checking that the cluster has not changed since: a stale plan is refused.
+PLANFILE (from 'swarmsync plan --out') it recomputes the plan from the spec at
+the plan's source revision and a fresh observation, and executes it only if
+the steps are the same; otherwise it names the first difference ("plan is
+stale", "plan file does not match its source", "outside the disruption
+window") and changes nothing.
+
+Every apply first takes the apply lease on the Swarm (one applier at a time;
+--lease-timeout, default 60s or $SWARMSYNC_LEASE_TTL, is how long it outlives
+a holder that dies): another apply holding it is named and nothing is done.
+See 'swarmsync force-unlock'.
 
 apply acts only through the Swarm leader: it checks before every step that
 its Docker endpoint (DOCKER_HOST; with the local provider and no DOCKER_HOST,
@@ -86,7 +95,7 @@ never appear in any output.`,
 					if o.auto || o.dryRun {
 						return errors.New("a plan file cannot be combined with --auto or --dry-run")
 					}
-					return runApplyPlanFile(cmd.Context(), a, &o, args[0])
+					return runApplyPlanFile(cmd.Context(), a, &o, cmd.Flags(), args[0])
 				}
 				if o.auto {
 					return runApplyAuto(cmd.Context(), a, &o)
@@ -256,8 +265,10 @@ func applyFresh(ctx context.Context, a *app, o *applyOptions, v *applyView, c sc
 	return execute(ctx, a, v, p, s)
 }
 
-// runApplyPlanFile executes a saved plan after checking it is not stale.
-func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string) error {
+// runApplyPlanFile executes a saved plan after re-verifying it: the plan
+// recomputed from the spec at its source revision and a fresh observation
+// (under the lease) must have the same steps (planfile.go).
+func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, fs *pflag.FlagSet, path string) error {
 	v, err := applyViewFor(a.stdout, o.format)
 	if err != nil {
 		return err
@@ -273,21 +284,26 @@ func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, path string)
 	if o.cluster != "" && o.cluster != p.Cluster {
 		return fmt.Errorf("plan file %s is for cluster %q, not %q", path, p.Cluster, o.cluster)
 	}
-	s, err := newSession(ctx, a, p.Desired, &o.leaseOpts)
+	c, src, err := loadPlanSource(ctx, a, &o.src, fs, p)
 	if err != nil {
 		return err
 	}
-	return dropLease(ctx, s.lease, applySaved(ctx, a, v, p, s))
+	s, err := newSession(ctx, a, c, &o.leaseOpts)
+	if err != nil {
+		return err
+	}
+	return dropLease(ctx, s.lease, applySaved(ctx, a, v, p, c, src, s))
 }
 
-func applySaved(ctx context.Context, a *app, v *applyView, p *plan.Plan, s *session) error {
-	if fp := s.observed.Canonical().Fingerprint(); fp != p.Observation.Fingerprint {
-		return fmt.Errorf("plan is stale: cluster %s changed since the plan was made (observation %.12s, plan %.12s); nothing was changed: run plan again", p.Cluster, fp, p.Observation.Fingerprint)
+func applySaved(ctx context.Context, a *app, v *applyView, p *plan.Plan, c schema.Cluster, src plan.Source, s *session) error {
+	run, err := plan.Verify(p, c, s.observed, src)
+	if err != nil {
+		return err
 	}
-	if len(p.Steps) == 0 {
-		return v.plan(p)
+	if len(run.Steps) == 0 {
+		return v.plan(run)
 	}
-	return execute(ctx, a, v, p, s)
+	return execute(ctx, a, v, run, s)
 }
 
 // execute runs the plan with progress to the view.
