@@ -76,7 +76,15 @@ type Config struct {
 	// (default DefaultNeighbourDir). Launch raises them when the machines
 	// may need more entries, or refuses naming the setting.
 	NeighbourDir string
+	// MaxParallelBoots bounds how many machines of one launch start at
+	// once (default DefaultMaxParallelBoots): a hundred engines starting
+	// and joining together on a small host starve the managers, and joins
+	// time out.
+	MaxParallelBoots int
 }
+
+// DefaultMaxParallelBoots is Config.MaxParallelBoots' default.
+const DefaultMaxParallelBoots = 16
 
 // Cloud is providers.Cloud on this host. Safe for concurrent use; mutations
 // are serialised by a file lock in the state directory, so several processes
@@ -116,6 +124,9 @@ func New(cfg Config) (*Cloud, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxParallelBoots <= 0 {
+		cfg.MaxParallelBoots = DefaultMaxParallelBoots
 	}
 	if cfg.NeighbourDir == "" {
 		cfg.NeighbourDir = DefaultNeighbourDir
@@ -358,8 +369,13 @@ func (c *Cloud) Launch(ctx context.Context, req providers.LaunchRequest) ([]prov
 
 	errs := make([]error, len(batch))
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, c.cfg.MaxParallelBoots)
 	for i := range batch {
-		wg.Go(func() { errs[i] = c.boot(ctx, &batch[i], nw, req.UserData) })
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			errs[i] = c.boot(ctx, &batch[i], nw, req.UserData)
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
