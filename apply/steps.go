@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
 		return nil, e.terminate(ctx, s)
 	case plan.ActionRotateJoinToken:
 		return nil, e.rotate(ctx, s)
+	}
+	if ok, err := e.environmentStep(ctx, s); ok {
+		return nil, err
 	}
 	return nil, fmt.Errorf("unknown action %q", s.Action)
 }
@@ -238,6 +242,12 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	sgs := spec.SecurityGroups
+	if id, err := e.managedSecurityGroup(ctx); err != nil {
+		return nil, fmt.Errorf("failed to launch: %w", err)
+	} else if id != "" {
+		sgs = append(slices.Clone(sgs), id)
+	}
 	req := providers.LaunchRequest{
 		Cluster:         c.Name,
 		Group:           s.Group,
@@ -245,7 +255,7 @@ func (e *executor) launch(ctx context.Context, s plan.Step) ([]string, error) {
 		Image:           spec.Image,
 		InstanceType:    spec.Type,
 		Subnets:         spec.Subnets,
-		SecurityGroups:  spec.SecurityGroups,
+		SecurityGroups:  sgs,
 		InstanceProfile: spec.InstanceProfile,
 		KeyName:         spec.KeyName,
 		Tags: map[string]string{

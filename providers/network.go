@@ -1,6 +1,10 @@
 package providers
 
-import "context"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // Tag and name conventions of the resources swarmsync creates around a
 // cluster (besides instances). The cluster tag is written at creation.
@@ -131,3 +135,58 @@ type PortObserver interface {
 	// protocol and port, with one service list call.
 	PublishedPorts(ctx context.Context) ([]PublishedPort, error)
 }
+
+// ListenerRequest asks for a listener on a load balancer and its target
+// group, both tagged with the cluster (TagCluster, TagManaged=listener,
+// TagPort) at creation.
+type ListenerRequest struct {
+	Cluster      string
+	LoadBalancer string // ARN
+	// TargetGroupName is the name of the target group to create (ELBv2
+	// treats a create with the same name and settings as the same group).
+	TargetGroupName string
+	Protocol        string // TCP | UDP
+	Port            int
+	// Targets are instance ids registered in the new target group.
+	Targets []string
+}
+
+// Environment changes the network around a cluster (providers/aws does).
+// Every change is limited to what the cluster owns (tagged with it), or
+// to target groups the spec names.
+type Environment interface {
+	// ManagedSecurityGroup returns the id of the cluster's managed
+	// security group ("" when there is none).
+	ManagedSecurityGroup(ctx context.Context, cluster string) (string, error)
+	// CreateManagedSecurityGroup creates the cluster's managed security
+	// group named name in vpc, tagged at creation, and returns its id; when
+	// it exists already it returns the existing one's.
+	CreateManagedSecurityGroup(ctx context.Context, cluster, name, vpc string) (string, error)
+	// AuthorizeIngress adds inbound rules to the cluster's managed
+	// security group; rules it has already are not an error.
+	AuthorizeIngress(ctx context.Context, cluster string, rules []Rule) error
+	// DeleteManagedSecurityGroup deletes the cluster's managed security
+	// group, if any.
+	DeleteManagedSecurityGroup(ctx context.Context, cluster string) error
+	// RegisterTargets registers instances in a target group.
+	RegisterTargets(ctx context.Context, targetGroup string, ids []string) error
+	// DeregisterTargets deregisters instances from a target group.
+	DeregisterTargets(ctx context.Context, targetGroup string, ids []string) error
+	// DeregistrationDelay is the target group's deregistration delay.
+	DeregistrationDelay(ctx context.Context, targetGroup string) (time.Duration, error)
+	// Targets returns the target group's targets and their states.
+	Targets(ctx context.Context, targetGroup string) ([]Target, error)
+	// CreateListener creates a target group and a listener forwarding to
+	// it, and registers the request's targets.
+	CreateListener(ctx context.Context, req ListenerRequest) error
+	// DeleteListener deletes a listener the cluster created and then its
+	// target group; it refuses a listener not tagged with the cluster.
+	DeleteListener(ctx context.Context, cluster, listener, targetGroup string) error
+	// OwnedListeners returns the listeners of a load balancer the cluster
+	// created.
+	OwnedListeners(ctx context.Context, cluster, loadBalancer string) ([]Listener, error)
+}
+
+// ErrInUse is returned (wrapped) when a resource cannot be deleted yet
+// because something still uses it (an instance shutting down).
+var ErrInUse = errors.New("still in use")

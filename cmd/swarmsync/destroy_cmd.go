@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarmsync/swarmsync/apply"
 	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/schema"
 )
 
 // destroyOptions are the flags of `swarmsync destroy`.
@@ -71,7 +72,7 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 	if err != nil {
 		return err
 	}
-	err = destroyUnderLease(ctx, a, o, c.Name, cloud, lease)
+	err = destroyUnderLease(ctx, a, o, c, cloud, lease)
 	if lease.Held() {
 		// The Swarm may be gone with its machines: then so is the lease.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -81,7 +82,8 @@ func runDestroy(ctx context.Context, a *app, o *destroyOptions) error {
 	return err
 }
 
-func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster string, cloud providers.Cloud, lease *apply.Lease) error {
+func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, c schema.Cluster, cloud providers.Cloud, lease *apply.Lease) error {
+	cluster := c.Name
 	insts, err := cloud.Instances(ctx, cluster)
 	if err != nil {
 		return fmt.Errorf("failed to list the instances of cluster %s: %w", cluster, err)
@@ -94,8 +96,12 @@ func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster s
 			ids = append(ids, in.ID)
 		}
 	}
-	renderDestroyList(a.stdout, cluster, live)
-	if len(ids) == 0 {
+	envRes, err := ownedEnvironment(ctx, c, cloud)
+	if err != nil {
+		return err
+	}
+	renderDestroyList(a.stdout, cluster, live, envRes)
+	if len(ids) == 0 && envRes.empty() {
 		return forget(ctx, cloud, cluster)
 	}
 	if !o.yes {
@@ -118,10 +124,15 @@ func destroyUnderLease(ctx context.Context, a *app, o *destroyOptions, cluster s
 			return fmt.Errorf("refusing to destroy, nothing was changed: %w", err)
 		}
 	}
-	if err := cloud.Terminate(ctx, cluster, ids); err != nil {
+	if len(ids) > 0 {
+		if err := cloud.Terminate(ctx, cluster, ids); err != nil {
+			return err
+		}
+	}
+	if err := destroyEnvironment(ctx, c, envRes); err != nil {
 		return err
 	}
-	renderDestroyed(a.stdout, cluster, len(ids))
+	renderDestroyed(a.stdout, cluster, len(ids), envRes)
 	return forget(ctx, cloud, cluster)
 }
 
@@ -141,16 +152,85 @@ func forget(ctx context.Context, cloud providers.Cloud, cluster string) error {
 	return err
 }
 
+// environmentResources are what swarmsync created around a cluster: its
+// managed security group and its listeners (with their target groups).
+type environmentResources struct {
+	env           providers.Environment
+	securityGroup string
+	listeners     []providers.Listener
+}
+
+func (r environmentResources) empty() bool { return r.securityGroup == "" && len(r.listeners) == 0 }
+
+// ownedEnvironment lists what destroy removes besides instances.
+func ownedEnvironment(ctx context.Context, c schema.Cluster, cloud providers.Cloud) (environmentResources, error) {
+	env, ok := cloud.(providers.Environment)
+	if !ok || c.Provider.AWS == nil {
+		return environmentResources{}, nil
+	}
+	r := environmentResources{env: env}
+	var err error
+	if r.securityGroup, err = env.ManagedSecurityGroup(ctx, c.Name); err != nil {
+		return r, err
+	}
+	if c.LoadBalancer != nil {
+		if r.listeners, err = env.OwnedListeners(ctx, c.Name, c.LoadBalancer.ARN); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// sgDeleteTimeout bounds the wait for terminated instances to release the
+// managed security group.
+const sgDeleteTimeout = 10 * time.Minute
+
+// destroyEnvironment deletes the listeners swarmsync created (and their
+// target groups), then the managed security group once no instance uses
+// it any more.
+func destroyEnvironment(ctx context.Context, c schema.Cluster, r environmentResources) error {
+	for _, l := range r.listeners {
+		if err := r.env.DeleteListener(ctx, c.Name, l.ARN, l.TargetGroup); err != nil {
+			return err
+		}
+	}
+	if r.securityGroup == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sgDeleteTimeout)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		err := r.env.DeleteManagedSecurityGroup(ctx, c.Name)
+		if !errors.Is(err, providers.ErrInUse) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the instances are terminated, but %w", err)
+		case <-tick.C:
+		}
+	}
+}
+
 // renderDestroyList shows the instances destroy is about to terminate, or
 // that there are none.
-func renderDestroyList(w io.Writer, cluster string, live []providers.Instance) {
-	if len(live) == 0 {
+func renderDestroyList(w io.Writer, cluster string, live []providers.Instance, r environmentResources) {
+	if len(live) == 0 && r.empty() {
 		fmt.Fprintf(w, "Cluster %s has no instances: nothing to destroy.\n", cluster)
 		return
 	}
 	for _, in := range live {
 		escapeFields(&in)
 		fmt.Fprintf(w, "  %s  %-18s %s %s\n", in.ID, in.Group, in.State, in.PrivateIP)
+	}
+	for _, l := range r.listeners {
+		escapeFields(&l)
+		fmt.Fprintf(w, "  listener %s %d (and its target group), created by swarmsync\n", l.Protocol, l.Port)
+	}
+	if r.securityGroup != "" {
+		fmt.Fprintf(w, "  security group %s, managed by swarmsync\n", escapeField(r.securityGroup))
 	}
 }
 
@@ -160,6 +240,13 @@ func renderDestroyPrompt(w io.Writer, cluster string, n int) {
 }
 
 // renderDestroyed says what was terminated.
-func renderDestroyed(w io.Writer, cluster string, n int) {
-	fmt.Fprintf(w, "Destroyed cluster %s: %d instance(s) terminated.\n", cluster, n)
+func renderDestroyed(w io.Writer, cluster string, n int, r environmentResources) {
+	fmt.Fprintf(w, "Destroyed cluster %s: %d instance(s) terminated", cluster, n)
+	if len(r.listeners) > 0 {
+		fmt.Fprintf(w, ", %d listener(s) deleted", len(r.listeners))
+	}
+	if r.securityGroup != "" {
+		fmt.Fprintf(w, ", security group %s deleted", escapeField(r.securityGroup))
+	}
+	fmt.Fprintln(w, ".")
 }

@@ -2,6 +2,7 @@ package ec2conformance
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
 )
 
@@ -170,4 +172,122 @@ func diffCounts(before, after map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestEnvironmentChanges drives every change swarmsync makes around a
+// cluster through the real provider: the managed security group (created
+// once, tagged at creation, rules added idempotently, deleted), targets
+// registered and deregistered, and a listener with its target group
+// created (twice: the same one) and deleted, while a listener the cluster
+// did not create is refused.
+func TestEnvironmentChanges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		c := b.clients(t)
+		ctx := context.Background()
+		cluster := unique("env")
+		lbARN, tgARN, vpc := b.setupLB(t, c, cluster, 80)
+
+		id, err := c.cloud.CreateManagedSecurityGroup(ctx, cluster, "swarmsync-"+cluster, vpc)
+		if err != nil || id == "" {
+			t.Fatalf("CreateManagedSecurityGroup = %q, %v", id, err)
+		}
+		again, err := c.cloud.CreateManagedSecurityGroup(ctx, cluster, "swarmsync-"+cluster, vpc)
+		if err != nil || again != id {
+			t.Fatalf("second CreateManagedSecurityGroup = %q, %v; want %s", again, err, id)
+		}
+		rules := []providers.Rule{{Protocol: "tcp", FromPort: 2377, ToPort: 2377, SourceGroup: id}, {Protocol: "udp", FromPort: 4789, ToPort: 4789, SourceGroup: id}}
+		for range 2 {
+			if err := c.cloud.AuthorizeIngress(ctx, cluster, rules); err != nil {
+				t.Fatalf("AuthorizeIngress: %v", err)
+			}
+		}
+		n, err := c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, OwnedSecurityGroups: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.SecurityGroups) != 1 || n.SecurityGroups[0].ID != id {
+			t.Fatalf("owned security groups = %+v, want %s", n.SecurityGroups, id)
+		}
+		if diff := cmp.Diff(rules, n.SecurityGroups[0].Ingress); diff != "" {
+			t.Errorf("rules (-want +got):\n%s", diff)
+		}
+		if n.SecurityGroups[0].Tags[providers.TagManaged] != "security-group" {
+			t.Errorf("tags %v: want %s=security-group set at creation", n.SecurityGroups[0].Tags, providers.TagManaged)
+		}
+
+		ids := rawLaunch(t, c, 2, b.subnets[0], map[string]string{providers.TagCluster: cluster})
+		if err := c.cloud.RegisterTargets(ctx, tgARN, ids); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cloud.DeregisterTargets(ctx, tgARN, ids[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cloud.DeregisterTargets(ctx, tgARN, ids[:1]); err != nil {
+			t.Errorf("deregistering twice: %v", err)
+		}
+		ts, err := c.cloud.Targets(ctx, tgARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range ts {
+			if tg.ID == ids[0] && tg.Registered() {
+				t.Errorf("%s is still registered after its deregistration: %+v", ids[0], ts)
+			}
+		}
+		if !slices.ContainsFunc(ts, func(x providers.Target) bool { return x.ID == ids[1] && x.Registered() }) {
+			t.Errorf("targets %+v: want %s registered", ts, ids[1])
+		}
+		if d, err := c.cloud.DeregistrationDelay(ctx, tgARN); err != nil || d < 0 {
+			t.Errorf("DeregistrationDelay = %s, %v", d, err)
+		}
+
+		req := providers.ListenerRequest{Cluster: cluster, LoadBalancer: lbARN, TargetGroupName: plan.ListenerTargetGroupName(cluster, "TCP", 8080),
+			Protocol: "TCP", Port: 8080, Targets: ids[1:]}
+		for range 2 {
+			if err := c.cloud.CreateListener(ctx, req); err != nil {
+				t.Fatalf("CreateListener: %v", err)
+			}
+		}
+		n, err = c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, LoadBalancer: lbARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.LoadBalancer.Listeners) != 1 || n.LoadBalancer.Listeners[0].Port != 8080 || n.LoadBalancer.Listeners[0].Tags[providers.TagManaged] != "listener" {
+			t.Fatalf("listeners = %+v; want one on 8080 tagged as swarmsync's", n.LoadBalancer.Listeners)
+		}
+		l := n.LoadBalancer.Listeners[0]
+		if len(n.TargetGroups) != 1 || n.TargetGroups[0].ARN != l.TargetGroup || len(n.TargetGroups[0].Targets) != 1 || n.TargetGroups[0].Targets[0].ID != ids[1] {
+			t.Errorf("target groups = %+v; want the listener's with %s", n.TargetGroups, ids[1])
+		}
+
+		e := b.rawELB(t, c)
+		foreign, err := e.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: awssdk.String(lbARN), Protocol: elbtypes.ProtocolEnumTcp,
+			Port: awssdk.Int32(80), DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: awssdk.String(tgARN)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cloud.DeleteListener(ctx, cluster, awssdk.ToString(foreign.Listeners[0].ListenerArn), tgARN); err == nil {
+			t.Errorf("DeleteListener of a listener swarmsync did not create succeeded")
+		}
+		if err := c.cloud.DeleteListener(ctx, cluster, l.ARN, l.TargetGroup); err != nil {
+			t.Fatalf("DeleteListener: %v", err)
+		}
+		n, err = c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, LoadBalancer: lbARN, TargetGroups: []string{l.TargetGroup}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.LoadBalancer.Listeners) != 1 || n.LoadBalancer.Listeners[0].Port != 80 || len(n.TargetGroups) != 0 {
+			t.Errorf("after delete: listeners %+v, target groups %+v; want only the foreign listener on 80", n.LoadBalancer.Listeners, n.TargetGroups)
+		}
+
+		if _, err := c.raw.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cloud.DeleteManagedSecurityGroup(ctx, cluster); err != nil {
+			t.Fatalf("DeleteManagedSecurityGroup: %v", err)
+		}
+		if got, err := c.cloud.ManagedSecurityGroup(ctx, cluster); err != nil || got != "" {
+			t.Errorf("after delete: ManagedSecurityGroup = %q, %v; want none", got, err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,8 @@ const (
 	elbXMLNS  = "http://elasticloadbalancing.amazonaws.com/doc/" + ELBAPIVersion + "/"
 	arnPrefix = "arn:aws:elasticloadbalancing:us-east-1:" + ownerID + ":"
 )
+
+var tgNameRe = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
 
 // DefaultDeregistrationDelay is ELBv2's default
 // deregistration_delay.timeout_seconds.
@@ -442,6 +445,9 @@ func (s *Server) createTargetGroup(p params) (string, *APIError) {
 	port, _ := strconv.Atoi(p.get("Port"))
 	if name == "" || len(name) > 32 || proto == "" || port < 1 || port > 65535 {
 		return "", errorf(http.StatusBadRequest, "ValidationError", "a target group needs a Name of 1-32 characters, a Protocol and a Port from 1 to 65535")
+	}
+	if !tgNameRe.MatchString(name) || strings.Contains(name, "--") || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") {
+		return "", errorf(http.StatusBadRequest, "ValidationError", "Value '%s' at 'targetGroup.targetGroupArn.targetGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!.*--)(?!^-)(?!.*-$)^[A-Za-z0-9-]+$", name)
 	}
 	if vpc := p.get("VpcId"); vpc != VPC {
 		return "", errorf(http.StatusBadRequest, "ValidationError", "The VPC ID '%s' is not found", vpc)
