@@ -2,9 +2,11 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
@@ -64,8 +66,9 @@ func (s scrubber) scrub(text string) string {
 // classify maps a transport failure to a typed error. It returns nil when
 // the failure is none of the known kinds.
 func classify(err error, repo string, s scrubber) *Error {
-	detail := strings.Join(strings.Fields(s.scrub(err.Error())), " ")
-	msg := strings.ToLower(detail)
+	full := strings.Join(strings.Fields(s.scrub(err.Error())), " ")
+	msg := strings.ToLower(full)
+	detail := bound(full)
 	switch {
 	case strings.Contains(msg, "knownhosts") || strings.Contains(msg, "host key"):
 		return &Error{Kind: ErrHostKey, Repo: repo, msg: "failed to verify the ssh host key of " + repo + ": " + detail +
@@ -94,4 +97,20 @@ func classify(err error, repo string, s scrubber) *Error {
 			"; check the URL, the network and that the server is up"}
 	}
 	return nil
+}
+
+// maxDetail bounds the text of a server's error quoted in a message.
+const maxDetail = 512
+
+// bound cuts s to maxDetail bytes (on a rune boundary), saying how much was
+// left out: a server's error text is input.
+func bound(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	cut := maxDetail
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
 }

@@ -3,11 +3,17 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/swarmsync/swarmsync/internal/gitserve"
@@ -372,4 +378,50 @@ func TestConcurrentPulls(t *testing.T) {
 	if n := gitserve.Fetches(h.Requests()); n != 1 {
 		t.Errorf("%d pack fetches for 6 concurrent pulls, want 1 (the lock serialises; the rest find the commit cached)", n)
 	}
+}
+
+// A server that accepts and never answers costs at most the timeout; a
+// server's error text is quoted bounded.
+func TestPullTimeoutAndBoundedErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var held []net.Conn
+	var mu gosync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	p := puller(t, filepath.Join(t.TempDir(), "cache"), func(o *sync.Options) { o.Timeout = 300 * time.Millisecond })
+	_, err = p.Pull(context.Background(), sync.Source{Repo: "http://" + ln.Addr().String() + "/specs.git"})
+	if !errors.Is(err, sync.ErrUnreachable) || !strings.Contains(err.Error(), "no answer within 300ms; check the server and the network, or raise --git-timeout") {
+		t.Errorf("silent server: err = %v", err)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "\x1b[2J"+strings.Repeat("a very long error ", 1<<16))
+	}))
+	t.Cleanup(srv.Close)
+	_, err = p.Pull(context.Background(), sync.Source{Repo: srv.URL + "/specs.git"})
+	if err == nil || len(err.Error()) > 1024 {
+		t.Errorf("error body: %d bytes of error: %.300v", len(fmt.Sprint(err)), err)
+	}
+	t.Logf("error: %v", err)
 }

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,7 +67,15 @@ type Options struct {
 	TrustedKeys []byte
 	// Logger receives debug/info records (credential-free); nil discards.
 	Logger *slog.Logger
+	// Timeout bounds each network operation of a pull (listing the
+	// remote's refs, fetching); 0 means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout bounds each network operation of a pull by default: a
+// fetch of a spec repository takes seconds; a server that does not answer
+// must not hold a pass forever.
+const DefaultTimeout = 2 * time.Minute
 
 // Puller resolves sources. It is safe for concurrent use, also across
 // processes sharing one cache directory.
@@ -189,6 +199,9 @@ func (p *Puller) pullDir(loc location, src Source, res *Result) (*Result, error)
 	if err != nil || !st.IsDir() {
 		return nil, &Error{Kind: ErrPathMissing, Repo: loc.display, msg: fmt.Sprintf(
 			"path %q does not exist in directory %s (or is not a directory)", res.Path, loc.display)}
+	}
+	if err := staysInside(loc, dir, res.Path); err != nil {
+		return nil, err
 	}
 	d, err := DirDigest(dir)
 	if err != nil {
@@ -320,9 +333,12 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 		return ref, false, nil // commits are immutable: no need to ask the remote
 	}
 	scrub := p.scrubber(loc)
-	refs, err := rem.list(ctx)
+	timeout := cmp.Or(p.opts.Timeout, DefaultTimeout)
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	refs, err := rem.list(lctx)
 	if err != nil {
-		return "", false, p.transportError(ctx, loc, "list refs of", err, scrub)
+		return "", false, p.transportError(ctx, lctx, timeout, loc, "list refs of", err, scrub)
 	}
 	want, err := pickRef(refs, ref)
 	if err != nil {
@@ -333,9 +349,11 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 		return want, false, nil
 	}
 	log.Debug("fetching", "want", want)
-	if err := rem.fetchInto(ctx, repo); err != nil {
-		if te := classify(err, loc.display, scrub); te != nil || ctx.Err() != nil {
-			return "", false, p.transportError(ctx, loc, "fetch from", err, scrub)
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := rem.fetchInto(fctx, repo); err != nil {
+		if te := classify(err, loc.display, scrub); te != nil || fctx.Err() != nil {
+			return "", false, p.transportError(ctx, fctx, timeout, loc, "fetch from", err, scrub)
 		}
 		return "", false, &corruptCache{err: err}
 	}
@@ -349,14 +367,18 @@ func (p *Puller) update(ctx context.Context, loc location, rem *gitRemote, gitDi
 	return want, true, nil
 }
 
-func (p *Puller) transportError(ctx context.Context, loc location, verb string, err error, scrub scrubber) error {
+func (p *Puller) transportError(ctx, opCtx context.Context, timeout time.Duration, loc location, verb string, err error, scrub scrubber) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("failed to %s %s: %w", verb, loc.display, ctx.Err())
+	}
+	if opCtx.Err() != nil {
+		return &Error{Kind: ErrUnreachable, Repo: loc.display, msg: fmt.Sprintf(
+			"failed to %s %s: no answer within %s; check the server and the network, or raise --git-timeout", verb, loc.display, timeout)}
 	}
 	if te := classify(err, loc.display, scrub); te != nil {
 		return te
 	}
-	return fmt.Errorf("failed to %s %s: %s", verb, loc.display, scrub.scrub(err.Error()))
+	return fmt.Errorf("failed to %s %s: %s", verb, loc.display, bound(scrub.scrub(err.Error())))
 }
 
 // pickRef resolves ref against advertised refs. It returns "" (and no
@@ -460,4 +482,39 @@ func (p *Puller) materialise(repo repository, hash, sub string) (string, error) 
 		return "", fmt.Errorf("failed to move tree into %s: %w", final, err)
 	}
 	return dir, nil
+}
+
+// staysInside refuses a plain directory whose spec directory (through
+// --path) or any file in it is a symbolic link that leads out of the
+// directory given: a pull request could otherwise make swarmsync read, and
+// quote in its diagnostics, any file of the machine. Links inside the
+// directory are fine. Where a link leads outside is never shown.
+func staysInside(loc location, dir, sub string) error {
+	root, err := filepath.EvalSymlinks(loc.dir)
+	if err != nil {
+		return invalid(loc.display, "failed to resolve directory %s: %v", loc.display, err)
+	}
+	inside := func(p string) bool {
+		r, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return false
+		}
+		rel, err := filepath.Rel(root, r)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	}
+	dir = filepath.Join(loc.dir, filepath.FromSlash(sub))
+	if !inside(dir) {
+		return invalid(loc.display, "--path %q leads out of directory %s through a symbolic link; point --repo at the directory that holds the specs", sub, loc.display)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return invalid(loc.display, "failed to read directory %s: %v", loc.display, err)
+	}
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink != 0 && !inside(filepath.Join(dir, e.Name())) {
+			return invalid(loc.display, "%s in directory %s is a symbolic link that leads out of it (or nowhere); copy the file into the directory instead",
+				path.Join(sub, e.Name()), loc.display)
+		}
+	}
+	return nil
 }

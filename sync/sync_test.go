@@ -226,3 +226,53 @@ func TestRedact(t *testing.T) {
 		})
 	}
 }
+
+// A plain directory's symbolic links may not lead out of it, neither
+// through --path nor as a spec file; where they lead is never shown.
+func TestPullPlainDirectorySymlinks(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.yaml"), []byte("token: outside-value\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{"specs", "inner"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inner", "prod.yaml"), []byte("name: prod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{
+		"specs/prod.yaml": filepath.Join(dir, "inner", "prod.yaml"), // inside: fine
+		"escape":          outside,
+		"leaky/a.yaml":    filepath.Join(outside, "secret.yaml"),
+		"dangling/a.yaml": filepath.Join(dir, "nothing"),
+	}
+	for l, target := range links {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(l)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := puller(t, filepath.Join(t.TempDir(), "cache"))
+	if _, err := p.Pull(context.Background(), gosync.Source{Repo: dir, Path: "specs"}); err != nil {
+		t.Errorf("a link inside the directory: %v", err)
+	}
+	for path, want := range map[string]string{
+		"escape":   `--path "escape" leads out of directory ` + dir + ` through a symbolic link`,
+		"leaky":    `leaky/a.yaml in directory ` + dir + ` is a symbolic link that leads out of it (or nowhere)`,
+		"dangling": `dangling/a.yaml in directory ` + dir + ` is a symbolic link that leads out of it (or nowhere)`,
+	} {
+		_, err := p.Pull(context.Background(), gosync.Source{Repo: dir, Path: path})
+		if !errors.Is(err, gosync.ErrInvalidSource) || !strings.Contains(err.Error(), want) {
+			t.Errorf("--path %s: err = %v, want %q", path, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), outside) {
+			t.Errorf("--path %s: the error names the outside: %v", path, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -23,6 +24,7 @@ type sourceFlags struct {
 	Ref      string
 	Path     string
 	CacheDir string
+	Timeout  time.Duration // bounds each Git network operation
 
 	GitTokenFile          string // file holding the https token (a Docker secret in the daemon)
 	VerifySignatures      string // armored keyring file of trusted OpenPGP public keys
@@ -35,6 +37,7 @@ func (s *sourceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Repo, "repo", ".", "Git URL (https, ssh, git, file) or local path (repository, work tree or plain directory) holding the specs")
 	fs.StringVar(&s.Ref, "ref", "", "branch, tag or full commit hash to use (default: the repository's HEAD)")
 	fs.StringVar(&s.Path, "path", "", "sub-directory of the repository that holds the specs")
+	fs.DurationVar(&s.Timeout, "git-timeout", gitsync.DefaultTimeout, "bound on each Git network operation (listing refs, fetching)")
 	fs.StringVar(&s.CacheDir, "cache-dir", "", "where clones and checkouts are cached (default: the user cache directory)")
 	fs.StringVar(&s.GitTokenFile, "git-token-file", "", "file holding the https Git token (default: $"+gitsync.EnvToken+", then "+defaultGitTokenFile+" if it exists)")
 	fs.StringVar(&s.VerifySignatures, "verify-signatures", "", "file of trusted OpenPGP public keys (armored); the commit must carry a good signature from one of them")
@@ -61,6 +64,7 @@ type checkout struct {
 func (s *sourceFlags) puller() (*gitsync.Puller, error) {
 	opts := gitsync.Options{
 		CacheDir: s.CacheDir,
+		Timeout:  s.Timeout,
 		Auth:     gitsync.AuthFromEnv(os.Getenv),
 		Logger:   slog.Default(),
 	}

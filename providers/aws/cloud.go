@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -42,6 +44,9 @@ var RetryableCodes = map[string]struct{}{
 	"Unavailable":          {},
 }
 
+// RequestTimeout bounds one HTTP attempt of an EC2 or ELBv2 call.
+const RequestTimeout = 30 * time.Second
+
 // Options configure a Cloud. Region is required unless the AWS
 // configuration chain (AWS_REGION, shared config) provides one.
 type Options struct {
@@ -56,6 +61,9 @@ type Options struct {
 	ELBEndpoint string
 	// HTTPClient replaces the SDK's HTTP client for EC2 calls.
 	HTTPClient *http.Client
+	// RequestTimeout bounds one HTTP attempt of the SDK's own client
+	// (default RequestTimeout; not applied to HTTPClient).
+	RequestTimeout time.Duration
 	// Credentials replaces the default credential chain (env, shared
 	// config, SSO, instance profile).
 	Credentials awssdk.CredentialsProvider
@@ -124,6 +132,12 @@ func New(ctx context.Context, opts Options) (*Cloud, error) {
 	}
 	if cfg.Credentials != nil {
 		cfg.Credentials = explainedCredentials{cfg.Credentials}
+	}
+	// Every HTTP attempt is bounded (the SDK's client has no overall
+	// timeout): an endpoint that stops answering costs a pass RequestTimeout
+	// per attempt, not forever. The loader's client keeps its TLS settings.
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		cfg.HTTPClient = bc.WithTimeout(cmp.Or(opts.RequestTimeout, RequestTimeout))
 	}
 	lim := newLimiter(opts.Clock, opts.Budgets)
 	client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type options struct {
 	ticker   NewTicker
 	attempts int
 	logger   *slog.Logger
+	timeout  time.Duration
 }
 
 // Option configures a Swarm.
@@ -59,6 +61,9 @@ func WithClientOpts(opts ...client.Opt) Option {
 	return func(o *options) { o.extra = append(o.extra, opts...) }
 }
 
+// WithRequestTimeout bounds each Engine API request (default RequestTimeout).
+func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
 // WithTicker sets how waits poll (default EveryInterval(DefaultPollInterval)).
 func WithTicker(t NewTicker) Option { return func(o *options) { o.ticker = t } }
 
@@ -68,6 +73,9 @@ func WithUpdateAttempts(n int) Option { return func(o *options) { o.attempts = n
 
 // WithLogger sets the structured logger (default: discard). Tokens are never logged.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// RequestTimeout bounds one Docker Engine API request.
+const RequestTimeout = 60 * time.Second
 
 // Swarm is providers.Swarm through one Docker endpoint.
 type Swarm struct {
@@ -96,7 +104,9 @@ func New(host string, opt ...Option) (*Swarm, error) {
 	if host != "" {
 		copts = append(copts, client.WithHost(host))
 	}
-	copts = append(copts, client.WithAPIVersionNegotiation())
+	// Every request is bounded: an engine that stops answering costs a pass
+	// RequestTimeout, not forever (no call of this provider streams).
+	copts = append(copts, client.WithAPIVersionNegotiation(), client.WithTimeout(cmp.Or(o.timeout, RequestTimeout)))
 	cli, err := client.NewClientWithOpts(copts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create docker client: %w", classify(err))
