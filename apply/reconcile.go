@@ -58,7 +58,7 @@ type LoadFunc func(ctx context.Context) (Loaded, error)
 // LoopHook receives the loop's events (metrics). Calls come from the loop's
 // goroutines; implementations must be safe for concurrent use.
 type LoopHook interface {
-	PassStarted(trigger string)
+	PassStarted(trigger string, at time.Time)
 	PassFinished(PassReport)
 	LeaderChecked(leader bool, err error)
 	Paused(paused bool)
@@ -319,7 +319,7 @@ func (r *Reconciler) pass(ctx context.Context, trigger string) {
 	r.status.LastTrigger = trigger
 	r.mu.Unlock()
 	if r.Hook != nil {
-		r.Hook.PassStarted(trigger)
+		r.Hook.PassStarted(trigger, start)
 	}
 	log.Info("pass started", "trigger", trigger)
 	rep := r.run(ctx, trigger, start)

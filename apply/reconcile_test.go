@@ -328,7 +328,7 @@ type recLoopHook struct {
 	paused []bool
 }
 
-func (h *recLoopHook) PassStarted(string) {}
+func (h *recLoopHook) PassStarted(string, time.Time) {}
 func (h *recLoopHook) PassFinished(r PassReport) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

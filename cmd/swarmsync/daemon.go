@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/apply/metrics"
 	"github.com/swarmsync/swarmsync/observe"
 	"github.com/swarmsync/swarmsync/plan"
 	"github.com/swarmsync/swarmsync/providers"
@@ -41,6 +42,7 @@ type daemon struct {
 	// check connects anew).
 	endpoint providers.Swarm
 	cluster  schema.Cluster
+	metrics  *metrics.Metrics
 }
 
 // runApplyAuto runs the daemon until SIGTERM (or interrupt): the first
@@ -61,7 +63,7 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 	if o.format == "json" {
 		logger = slog.New(slog.NewJSONHandler(exact(a.stdout), nil))
 	}
-	d := &daemon{a: a, o: o, log: logger, stop: ctx.Done(), cluster: c}
+	d := &daemon{a: a, o: o, log: logger, stop: ctx.Done(), cluster: c, metrics: metrics.New(c.Name)}
 	if d.secret, err = webhookSecret(o.webhookSecretFile); err != nil {
 		return err
 	}
@@ -78,6 +80,7 @@ func runApplyAuto(ctx context.Context, a *app, o *applyOptions) error {
 		Leader:   d.isLeader,
 		Load:     d.load,
 		Stop:     ctx.Done(),
+		Hook:     d.metrics,
 	}
 	// Passes run on their own context: SIGTERM stops them between steps
 	// (Deps.Stop), and cancels what still runs stopGrace later.
@@ -187,6 +190,7 @@ func (d *daemon) load(ctx context.Context) (apply.Loaded, error) {
 		if err != nil {
 			return apply.Applied{}, err
 		}
+		d.metrics.Observed(plan.ClusterHealth(desired, obs))
 		p, err := plan.Compute(desired, obs, src)
 		if err != nil {
 			return apply.Applied{}, err
@@ -203,8 +207,8 @@ func (d *daemon) load(ctx context.Context) (apply.Loaded, error) {
 	return ld, nil
 }
 
-// serve starts the HTTP server: /healthz, /readyz, /status and, with a
-// secret, /webhook.
+// serve starts the HTTP server: /healthz, /readyz, /status, /metrics and,
+// with a secret, /webhook.
 func (d *daemon) serve(ctx context.Context, addr string) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -214,13 +218,14 @@ func (d *daemon) serve(ctx context.Context, addr string) (stop func(), err error
 		d.o.peerPort = ln.Addr().(*net.TCPAddr).Port
 	}
 	mux := statusMux(d.r)
+	mux.Handle("GET /metrics", d.metrics.Handler())
 	if d.secret != nil {
 		v, err := webhook.NewVerifier(d.secret)
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
-		mux.Handle("/webhook", &webhook.Handler{Verifier: v, Deliver: d.deliver})
+		mux.Handle("/webhook", &webhook.Handler{Verifier: v, Deliver: d.deliver, Count: d.metrics.Delivery})
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -159,10 +159,16 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 			p("  unreachable: %s\n", dm.Error)
 		case l != nil:
 			role := "no (standing by)"
-			if l.Leader {
+			switch {
+			case l.LeaderError != "":
+				role = "unknown (not acting): " + l.LeaderError
+			case l.Leader:
 				role = "yes (acting)"
 			}
 			p("  leader:    %s\n", role)
+			if l.PausedAt != "" {
+				p("  paused:    at commit %.12s after a failed step (update.failureAction pause); a new commit resumes\n", l.PausedAt)
+			}
 			p("  passes:    %d run, %d skipped (not leader)\n", l.Passes, l.Skipped)
 			switch {
 			case l.Passes == 0:
