@@ -161,6 +161,10 @@ func (b *builder) build() error {
 		return err
 	}
 	b.initBudget(intentional)
+	if c.leader == "" {
+		b.note("No reachable manager is the leader in this observation (an election in progress?): nothing is planned until a leader is known, since every change goes through it.")
+		return nil
+	}
 	b.managers()
 	for _, name := range b.sortedGroups() {
 		if name != schema.ManagersGroup {

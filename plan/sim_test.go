@@ -118,6 +118,9 @@ type model struct {
 	// random (zero: none), drawn from failRand. failed counts the steps
 	// that failed in the pass being run, waited how long apply waited for
 	// them (the pass's end moves the clock on by it).
+	// noLeader hides every leader flag from the observation (an election
+	// in progress).
+	noLeader  bool
 	failJoin  map[string]bool
 	failEvery int
 	failRand  *rand.Rand
@@ -319,7 +322,7 @@ func (m *model) observe() Observed {
 			if n.reach && n.ready {
 				x.Reachability = providers.Reachable
 			}
-			x.Leader = n.leader || n.staleLeader
+			x.Leader = (n.leader || n.staleLeader) && !m.noLeader
 		}
 		o.Swarm.Nodes = append(o.Swarm.Nodes, x)
 	}
@@ -824,6 +827,19 @@ func (m *model) checkLaunchBound(group string) error {
 	surge := m.spec.Update.MaxSurge
 	if group == schema.ManagersGroup {
 		surge = 1
+	}
+	if m.failJoin[group] {
+		// Never-joined instances count: the group's live instances stay
+		// within its count plus its surge.
+		live := 0
+		for _, in := range m.insts {
+			if in.live && !in.unowned && in.group == group {
+				live++
+			}
+		}
+		if want, _ := m.desired(group); live > want+surge {
+			return fmt.Errorf("group %s has %d live instances after a launch, more than its count %d plus its surge %d", group, live, want, surge)
+		}
 	}
 	up, all := m.inService(group)
 	if bound := max(want, m.startAll[group]); up > bound {
@@ -1605,8 +1621,13 @@ func TestPlanProperties(t *testing.T) {
 		}
 		converged := false
 		var prev []stepView
+		noLeaderPass := 0
+		if gr.IntN(10) == 0 {
+			noLeaderPass = 1 + gr.IntN(2)
+		}
 		for pass := 1; pass <= 40; pass++ {
 			m.lapse()
+			m.noLeader = pass == noLeaderPass
 			m.failEvery = 0
 			if pass <= failPasses {
 				m.failEvery = 6
@@ -1647,6 +1668,13 @@ func TestPlanProperties(t *testing.T) {
 				break
 			}
 			prev = view(p)
+			if m.noLeader && m.swarm {
+				stats["leader-missing"]++
+				if len(p.Steps) > 0 || !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "nothing is planned until a leader is known") }) {
+					t.Fatalf("pass %d: no leader is observed, but the plan has %d steps and notes %q\n%s", pass, len(p.Steps), p.Notes, before)
+				}
+				continue
+			}
 			if err := checkHeld(p, m); err != nil {
 				js, _ := MarshalPlan(p)
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
