@@ -248,14 +248,14 @@ func (l *loader) loadYAML(f File) {
 			break
 		}
 		if err != nil {
-			l.yamlSyntaxError(f.Name, err)
+			l.yamlSyntaxError(f.Name, f.Data, err)
 			return
 		}
 		l.yamlDocument(f.Name, expr)
 	}
 }
 
-func (l *loader) yamlSyntaxError(file string, err error) {
+func (l *loader) yamlSyntaxError(file string, data []byte, err error) {
 	if ce := cueerrors.Errors(err); len(ce) > 0 && ce[0].Position().IsValid() {
 		for _, e := range ce {
 			l.diags = append(l.diags, Diagnostic{Pos: l.filePos(e.Position(), file), Summary: "YAML syntax error: " + message(e)})
@@ -267,6 +267,11 @@ func (l *loader) yamlSyntaxError(file string, err error) {
 		line, _ := strconv.Atoi(m[2])
 		d.Pos = Pos{File: file, Line: line, Col: 1}
 		d.Summary = "YAML syntax error: " + m[3]
+		if mark, ok := yamlLocate(data, line, m[3]); ok {
+			d.Pos.Line, d.Pos.Col, d.Detail = mark.line, mark.col, mark.what
+		} else if ls := yamlLines(data); line >= 1 && line <= len(ls) && !ls[line-1].blank {
+			d.Pos.Col = ls[line-1].indent + 1
+		}
 	}
 	l.diags = append(l.diags, d)
 }
