@@ -185,7 +185,8 @@ func ScaleWorkers(t testing.TB, w *World) (up time.Duration) {
 }
 
 // quorumWatcher samples the swarm through every manager's endpoint and
-// records moments without a reachable leader or below quorum.
+// records moments without a reachable leader or below quorum, including
+// moments when no manager answers at all (the very case it exists for).
 type quorumWatcher struct {
 	w       *World
 	spec    schema.Cluster
@@ -208,11 +209,13 @@ func (q *quorumWatcher) sample(ctx context.Context) {
 		}
 		ep, err := q.w.Endpoint(ctx, in)
 		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: no endpoint (%v)", in.ID, err))
 			continue
 		}
 		st, err := ep.Observe(ctx)
 		ep.Close()
 		if err != nil || !st.Active {
+			reasons = append(reasons, fmt.Sprintf("%s: did not answer as an active manager (%v)", in.ID, err))
 			continue
 		}
 		members, reachable, leader := 0, 0, false
@@ -235,7 +238,7 @@ func (q *quorumWatcher) sample(ctx context.Context) {
 		reasons = append(reasons, fmt.Sprintf("%s: leader=%v reachable %d of %d", in.ID, leader, reachable, members))
 	}
 	if len(reasons) == 0 {
-		return // no manager answered (one is being replaced): not a verdict
+		reasons = append(reasons, "no running manager")
 	}
 	q.mu.Lock()
 	q.samples++
