@@ -133,7 +133,8 @@ func UnmarshalObserved(b []byte) (Observed, error) {
 func MarshalPlan(p *Plan) ([]byte, error) { return marshalIndent(p) }
 
 // UnmarshalPlan decodes a plan written by MarshalPlan. Unknown fields are
-// ignored; a newer format version is refused.
+// ignored; a newer format version is refused, and so are steps without an
+// id, with one used twice or depending on a step not in the plan.
 func UnmarshalPlan(b []byte) (*Plan, error) {
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
@@ -144,6 +145,9 @@ func UnmarshalPlan(b []byte) (*Plan, error) {
 	}
 	if p.FormatVersion == 0 {
 		return nil, fmt.Errorf("failed to decode plan: format_version is missing (is this a plan file?)")
+	}
+	if err := p.check(); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

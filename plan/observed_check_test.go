@@ -41,3 +41,23 @@ func TestUnmarshalObservedRefusesWhatNoProviderWrites(t *testing.T) {
 		t.Errorf("errors (-want +got):\n%s", d)
 	}
 }
+
+func TestUnmarshalPlanRefusesBrokenSteps(t *testing.T) {
+	const js = `{"format_version": 1, "cluster": "prod", "steps": [
+  {"id": "a", "action": "launch"},
+  {"id": "a", "action": "launch"},
+  {"id": "", "action": "drain", "depends_on": ["a", "ghost\u001b"]}
+]}`
+	_, err := UnmarshalPlan([]byte(js))
+	if err == nil {
+		t.Fatal("plan accepted")
+	}
+	want := []string{
+		`steps[1].id: step "a" is listed twice (also steps[0])`,
+		`steps[2].id: missing: every step needs its id`,
+		`steps[2].depends_on[1]: no step "ghost\x1b" in the plan`,
+	}
+	if d := cmp.Diff(want, strings.Split(err.Error(), "\n")); d != "" {
+		t.Errorf("errors (-want +got):\n%s", d)
+	}
+}

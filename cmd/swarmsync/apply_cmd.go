@@ -273,13 +273,13 @@ func runApplyPlanFile(ctx context.Context, a *app, o *applyOptions, fs *pflag.Fl
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(path)
+	b, err := readInput(path, "plan file")
 	if err != nil {
-		return fmt.Errorf("failed to read plan file: %w", err)
+		return err
 	}
 	p, err := plan.UnmarshalPlan(b)
 	if err != nil {
-		return fmt.Errorf("failed to read plan file %s: %w", path, err)
+		return prefixEach("failed to read plan file "+path, err)
 	}
 	if o.cluster != "" && o.cluster != p.Cluster {
 		return fmt.Errorf("plan file %s is for cluster %q, not %q", path, p.Cluster, o.cluster)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,4 +140,26 @@ func residentMiB(pid int) int64 {
 	}
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize()) >> 20
+}
+
+// maxInputFile bounds an observation or plan file: one of the largest
+// cluster (2000 nodes) is a few megabytes.
+const maxInputFile = 32 << 20
+
+// readInput reads a JSON input file (what names it in errors), refusing
+// one larger than maxInputFile without reading it whole.
+func readInput(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", what, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxInputFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s %s: %w", what, path, err)
+	}
+	if len(b) > maxInputFile {
+		return nil, fmt.Errorf("%s %s is larger than %d MiB: not one swarmsync wrote", what, path, maxInputFile>>20)
+	}
+	return b, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/swarmsync/swarmsync/observe"
@@ -28,9 +27,9 @@ func observation(ctx context.Context, a *app, c schema.Cluster, file string) (pl
 
 // readObserved reads a saved observation of cluster.
 func readObserved(path, cluster string) (plan.Observed, error) {
-	b, err := os.ReadFile(path)
+	b, err := readInput(path, "observation")
 	if err != nil {
-		return plan.Observed{}, fmt.Errorf("failed to read observation: %w", err)
+		return plan.Observed{}, err
 	}
 	obs, err := plan.UnmarshalObserved(b)
 	if err != nil {
