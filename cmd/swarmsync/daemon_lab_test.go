@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/lab"
+	"github.com/swarmsync/swarmsync/internal/testenv"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/providers/local"
+	"github.com/swarmsync/swarmsync/sync/webhook"
+)
+
+// daemonPort is the port every daemon is reached on at its manager's
+// address (as deploy/stack.yml publishes it).
+const daemonPort = 9090
+
+// listenInNetns opens a TCP listener inside the network namespace at path
+// (a socket belongs to the namespace it was created in).
+func listenInNetns(path, addr string) (net.Listener, error) {
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer orig.Close()
+	target, err := os.Open(path)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("setns %s: %w", path, err)
+	}
+	ln, lerr := net.Listen("tcp", addr)
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		// The thread stays locked and dies with this goroutine.
+		return ln, fmt.Errorf("failed to return to the host namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ln, lerr
+}
+
+// proxy forwards every connection accepted on ln to target.
+func proxy(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+			_, _ = io.Copy(c, u)
+		}()
+	}
+}
+
+// labDaemon is one manager's apply --auto process.
+type labDaemon struct {
+	id, addr string // instance, and its address:daemonPort
+	cmd      *exec.Cmd
+	out      *os.File
+}
+
+func (d *labDaemon) status(t *testing.T) apply.LoopStatus {
+	t.Helper()
+	var st apply.LoopStatus
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + d.addr + "/status")
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st
+}
+
+// git runs git in dir with a fixed identity.
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=ops", "GIT_AUTHOR_EMAIL=ops@example.test", "GIT_COMMITTER_NAME=ops", "GIT_COMMITTER_EMAIL=ops@example.test")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestDaemonGitOpsOnLabManagers: the daemon on each of 3 lab managers, the
+// spec in a Git repository. A push raising the worker count and a signed
+// webhook delivered to a FOLLOWER's daemon: the leader's daemon applies it.
+// A bad signature changes nothing and is counted. A later push is picked
+// up by the schedule alone. A real Prometheus scrapes the daemons.
+//
+// The daemons are the real binary run as processes on the host (the local
+// provider they drive creates namespaces from the host's); each is reached
+// at its manager's address and port 9090, inside the manager's network
+// namespace, through a listener the test opens there.
+func TestDaemonGitOpsOnLabManagers(t *testing.T) {
+	testenv.NeedCommands(t, "git", "go", "prometheus")
+	cloud, subnet := localLab(t, "gitops")
+	state := os.Getenv(localStateEnv)
+	repo := t.TempDir()
+	writeLabSpec(t, repo, "gitops", subnet, 3, 1, "")
+	specPath := filepath.Join(repo, "cluster.yaml")
+	appendSpec := func(s string) {
+		f, err := os.OpenFile(specPath, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, s)
+		f.Close()
+	}
+	appendSpec("schedule:\n  reconcile: \"@every 1h\"\n")
+	gitIn(t, repo, "init", "-q", "-b", "main")
+	gitIn(t, repo, "add", "-A")
+	gitIn(t, repo, "commit", "-q", "-m", "3 managers, 1 worker")
+	rec := &cliRecorder{}
+	start := time.Now()
+	if code, out, errs := rec.run("apply", "--repo", repo, "--yes"); code != 0 {
+		t.Fatalf("bootstrap: exit %d\n%s\n%s", code, out, errs)
+	}
+	t.Logf("bootstrap 3+1: %s", time.Since(start).Round(10*time.Millisecond))
+
+	bin := filepath.Join(t.TempDir(), "swarmsync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	secret := []byte("webhook-secret-4711")
+	secretFile := filepath.Join(t.TempDir(), "webhook_secret")
+	if err := os.WriteFile(secretFile, append(secret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	insts, err := cloud.Instances(context.Background(), "gitops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var daemons []*labDaemon
+	for _, in := range insts {
+		if in.Group != "managers" || in.State == providers.StateTerminated {
+			continue
+		}
+		daemons = append(daemons, startLabDaemon(t, cloud, in, bin, repo, state, secretFile))
+	}
+	if len(daemons) != 3 {
+		t.Fatalf("%d manager daemons, want 3", len(daemons))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// Every daemon ready; exactly one is the leader's.
+	var leader *labDaemon
+	var followers []*labDaemon
+	if err := lab.Poll(ctx, func() (bool, error) {
+		leader, followers = nil, nil
+		for _, d := range daemons {
+			st := d.status(t)
+			if st.Passes+st.Skipped == 0 || st.LeaderError != "" {
+				return false, nil
+			}
+			if st.Leader && st.LastResult == apply.ResultOK {
+				leader = d
+			} else if !st.Leader {
+				followers = append(followers, d)
+			}
+		}
+		return leader != nil && len(followers) == 2, nil
+	}); err != nil {
+		t.Fatalf("daemons not ready with one leader: %v\n%s", err, daemonLogs(daemons))
+	}
+
+	prom := startPrometheus(t, daemons)
+
+	// Push: workers 1 → 2 and a 3 s schedule; webhook to a follower.
+	spec, _ := os.ReadFile(specPath)
+	spec = bytes.Replace(spec, []byte("    count: 1\n"), []byte("    count: 2\n"), 1)
+	spec = bytes.Replace(spec, []byte("@every 1h"), []byte("@every 3s"), 1)
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "commit", "-q", "-a", "-m", "2 workers")
+	c2 := gitIn(t, repo, "rev-parse", "HEAD")
+	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
+	before := leader.status(t)
+	sent := time.Now()
+	if code := postWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-1"); code != http.StatusAccepted {
+		t.Fatalf("webhook to a follower answered %d\n%s", code, daemonLogs(daemons))
+	}
+	var st apply.LoopStatus
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st = leader.status(t)
+		return st.LastTrigger == apply.TriggerWebhook && st.LastStart.After(before.LastStart), nil
+	}); err != nil {
+		t.Fatalf("the leader's daemon started no webhook pass: %+v\n%s", st, daemonLogs(daemons))
+	}
+	t.Logf("FIGURE webhook delivered to a follower → leader's pass started: %s", st.LastStart.Sub(sent).Round(time.Millisecond))
+	waitWorkers(ctx, t, cloud, leader, c2, 2, daemons)
+
+	// A bad signature: refused, counted, nothing started.
+	passes := leader.status(t).Passes
+	bad := []byte(`{"ref":"refs/heads/main"}`)
+	if code := postWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("guess"), bad), webhook.HeaderGitHubDelivery, "d-2"); code != http.StatusUnauthorized {
+		t.Errorf("a bad signature answered %d, want 401", code)
+	}
+	if m := scrapeDaemon(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="gitops",result="bad-signature"} 1`) {
+		t.Errorf("the bad delivery is not counted:\n%s", grepLines(m, "webhook"))
+	}
+	if st := leader.status(t); st.LastTrigger == apply.TriggerWebhook && st.Passes > passes {
+		t.Errorf("a bad delivery started a pass: %+v", st)
+	}
+
+	// Without webhook: the schedule (3 s, read from the spec) picks it up.
+	spec = bytes.Replace(spec, []byte("    count: 2\n"), []byte("    count: 3\n"), 1)
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "commit", "-q", "-a", "-m", "3 workers")
+	c3 := gitIn(t, repo, "rev-parse", "HEAD")
+	waitWorkers(ctx, t, cloud, leader, c3, 3, daemons)
+
+	// Prometheus saw the passes and the launches.
+	for q, min := range map[string]float64{
+		`sum(swarmsync_passes_total{result="ok",trigger="webhook"})`:      1,
+		`sum(swarmsync_passes_total{result="ok",trigger="schedule"})`:     1,
+		`sum(swarmsync_steps_total{action="launch",result="done"})`:       2,
+		`sum(swarmsync_webhook_deliveries_total{result="forwarded"})`:     1,
+		`sum(swarmsync_webhook_deliveries_total{result="bad-signature"})`: 1,
+		`sum(swarmsync_leader)`: 1,
+	} {
+		var v float64
+		if err := lab.Poll(ctx, func() (bool, error) { v = promQuery(t, prom, q); return v >= min, nil }); err != nil {
+			t.Errorf("prometheus: %s = %v, want ≥ %v", q, v, min)
+		}
+	}
+}
+
+// startLabDaemon starts apply --auto for manager in and its listener at the
+// manager's address.
+func startLabDaemon(t *testing.T, cloud *local.Cloud, in providers.Instance, bin, repo, state, secretFile string) *labDaemon {
+	t.Helper()
+	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostAddr := hostLn.Addr().String()
+	hostLn.Close()
+	addr := net.JoinHostPort(in.PrivateIP, strconv.Itoa(daemonPort))
+	ln, err := listenInNetns("/var/run/netns/ss-"+in.ID, addr)
+	if err != nil {
+		t.Fatalf("listener in %s's namespace: %v", in.ID, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go proxy(ln, hostAddr)
+	out, err := os.Create(filepath.Join(t.TempDir(), "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "apply", "--auto", "--repo", repo, "--listen", hostAddr,
+		"--peer-port", strconv.Itoa(daemonPort), "--webhook-secret-file", secretFile, "--cache-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cloud.Endpoint(in.ID), localStateEnv+"="+state)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &labDaemon{id: in.ID, addr: addr, cmd: cmd, out: out}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		out.Close()
+	})
+	return d
+}
+
+func daemonLogs(ds []*labDaemon) string {
+	var b strings.Builder
+	for _, d := range ds {
+		data, _ := os.ReadFile(d.out.Name())
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(&b, "--- daemon of %s (%s):\n%s\n", d.id, d.addr, strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+func postWebhook(t *testing.T, addr string, body []byte, kv ...string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("POST /webhook to %s: %v", addr, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitWorkers waits until the leader's daemon applied commit ok and the
+// Swarm has want Ready workers.
+func waitWorkers(ctx context.Context, t *testing.T, cloud *local.Cloud, leader *labDaemon, commit string, want int, ds []*labDaemon) {
+	t.Helper()
+	sw, err := docker.New(cloud.Endpoint(leader.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	var ready int
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st := leader.status(t)
+		if st.LastCommit != commit || st.LastResult != apply.ResultOK {
+			return false, nil
+		}
+		obs, err := sw.Observe(ctx)
+		if err != nil {
+			return false, nil
+		}
+		ready = 0
+		for _, n := range obs.Nodes {
+			if n.Role == providers.RoleWorker && n.State == providers.NodeReady {
+				ready++
+			}
+		}
+		return ready == want, nil
+	}); err != nil {
+		t.Fatalf("commit %.8s: %d Ready workers, want %d; leader %+v\n%s", commit, ready, want, leader.status(t), daemonLogs(ds))
+	}
+}
+
+func scrapeDaemon(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// startPrometheus runs Debian's prometheus on loopback, scraping every
+// daemon each second; it returns its address.
+func startPrometheus(t *testing.T, ds []*labDaemon) string {
+	t.Helper()
+	dir := t.TempDir()
+	var targets []string
+	for _, d := range ds {
+		targets = append(targets, `"`+d.addr+`"`)
+	}
+	conf := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: swarmsync\n    static_configs:\n      - targets: [%s]\n", strings.Join(targets, ", "))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	log, _ := os.Create(filepath.Join(dir, "prometheus.log"))
+	cmd := exec.Command("prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		log.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lab.Poll(ctx, func() (bool, error) {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	}); err != nil {
+		b, _ := os.ReadFile(log.Name())
+		t.Fatalf("prometheus not ready: %v\n%s", err, b)
+	}
+	return addr
+}
+
+// promQuery evaluates an instant query through Prometheus's HTTP API.
+func promQuery(t *testing.T, addr, q string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Data.Result) == 0 {
+		return -1
+	}
+	s, _ := r.Data.Result[0].Value[1].(string)
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
+}
