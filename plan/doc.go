@@ -150,12 +150,14 @@
 // instances like any other removal, after terminating them.
 //
 // Surge bounds launches: a launch never brings the live instances of a
-// group (those that never joined included) beyond its count plus its
-// surge (update.maxSurge for workers, one for managers). Instances whose
-// node never joined that stay after the pass (kept as evidence, or left by
-// the removal budget) hold surge slots: they lower the launch that makes up
-// the count and the surge of rolling replacements, and the managers are
-// not replaced while one remains. A manager is not picked by a scale-down
+// group (those that never joined, are Down or are leaving included) beyond
+// its count plus its surge (update.maxSurge for workers, one for
+// managers). Instances that still run when the launch starts (kept as
+// evidence, left by the removal budget, broken workers that leave after
+// it, members of a scale-down) hold surge slots: they lower the launch
+// that makes up the count (a later pass launches the rest) and the surge
+// of rolling replacements, and the managers are not replaced while an
+// instance that never joined remains. A manager is not picked by a scale-down
 // or a replacement before its node has joined (its role is not known
 // yet); a note says a later pass does it.
 //

@@ -63,16 +63,34 @@ func (b *builder) joinFailures(g *groupState) {
 }
 
 // fill returns how many machines group may launch to make up for missing
-// ones (of need), and notes when update's surge allows fewer: the group's
-// live instances (kept, and stale ones left for a later pass) never exceed
-// its count plus its surge.
-func (b *builder) fill(g *groupState, kept, need int) int {
+// ones (of need) when live machines of the group run while it launches,
+// and notes when the surge allows fewer: the group's live instances never
+// exceed its count plus its surge.
+func (b *builder) fill(g *groupState, live, need int) int {
 	want, _ := desiredCount(b.d, g.name)
-	n := min(need, want+b.surge(g.name)-kept-g.staleLeft)
+	n := min(need, want+b.surge(g.name)-live)
 	if n < need {
-		b.note("Group %s launches %d of the %d machine(s) it lacks: %d instance(s) whose node never joined are not terminated yet, and the group's live instances stay within its count plus its surge (%d).", g.name, max(0, n), need, g.staleLeft, b.surge(g.name))
+		b.note("Group %s launches %d of the %d machine(s) it lacks in this pass: its live instances (%d, some that never joined or are leaving) stay within its count plus its surge (%d); a later pass launches the rest.", g.name, max(0, n), need, live, b.surge(g.name))
 	}
 	return max(0, n)
+}
+
+// liveIn counts the machines of group g that run: its live owned
+// instances, whatever their node, and its members whose instance the cloud
+// does not list yet.
+func (b *builder) liveIn(g *groupState) int {
+	n := 0
+	for i := range b.o.Instances {
+		if in := &b.o.Instances[i]; in.Group == g.name && in.State.Live() {
+			n++
+		}
+	}
+	for _, m := range g.kept {
+		if m.inst == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // LaunchStop is a group that stops launching because its new machines do

@@ -71,7 +71,14 @@ func (b *builder) managers() {
 		}
 	}
 	if n := want - len(kept); n > 0 && len(g.evidence) == 0 {
-		for i := range b.fill(g, len(kept), n) {
+		// The terminates planned so far are in the chain before it.
+		gone := 0
+		for _, s := range b.steps {
+			if s.Action == ActionTerminate && s.Group == g.name {
+				gone++
+			}
+		}
+		for i := range b.fill(g, b.liveIn(g)-gone, n) {
 			chain = b.launch(schema.ManagersGroup, 1, false, fmt.Sprintf("managers.count is %d, %s (one raft change at a time)", want, inPlace(len(kept)+i)), 0, chain)
 		}
 	}

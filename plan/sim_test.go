@@ -87,6 +87,9 @@ type model struct {
 	// (a dead manager demoted on its way out is not a worker in service).
 	startAll   map[string]int
 	outAtStart map[string]bool
+	// startLive counts, per group at the start of a pass, its live owned
+	// instances (in service or not).
+	startLive map[string]int
 	// rotated is the join-token rotation recorded on the Swarm (the swarm
 	// label); zero when none.
 	rotated time.Time
@@ -828,18 +831,17 @@ func (m *model) checkLaunchBound(group string) error {
 	if group == schema.ManagersGroup {
 		surge = 1
 	}
-	if m.failJoin[group] {
-		// Never-joined instances count: the group's live instances stay
-		// within its count plus its surge.
-		live := 0
-		for _, in := range m.insts {
-			if in.live && !in.unowned && in.group == group {
-				live++
-			}
+	// Every live instance counts (never joined, Down): a launch leaves
+	// no more than the count plus the surge (or than at the start of the
+	// pass, while a scale-down runs beside it).
+	live := 0
+	for _, in := range m.insts {
+		if in.live && !in.unowned && in.group == group {
+			live++
 		}
-		if want, _ := m.desired(group); live > want+surge {
-			return fmt.Errorf("group %s has %d live instances after a launch, more than its count %d plus its surge %d", group, live, want, surge)
-		}
+	}
+	if bound := max(want, m.startLive[group]) + surge; live > bound {
+		return fmt.Errorf("group %s has %d live instances after a launch, more than %d (count %d, %d live at the start of the pass, surge %d)", group, live, bound, want, m.startLive[group], surge)
 	}
 	up, all := m.inService(group)
 	if bound := max(want, m.startAll[group]); up > bound {
@@ -878,6 +880,12 @@ func (m *model) runPrefix(p *Plan, r *rand.Rand, k int) error {
 			g = schema.WorkerGroupName(g)
 		}
 		_, m.startAll[g] = m.inService(g)
+	}
+	m.startLive = map[string]int{}
+	for _, in := range m.insts {
+		if in.live && !in.unowned {
+			m.startLive[in.group]++
+		}
 	}
 	defer func() { m.outAtStart = nil }()
 	m.leaving = map[string]bool{}

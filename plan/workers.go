@@ -47,12 +47,12 @@ func (b *builder) workers(name string) {
 	// An unattributed worker may be the one that tops this group up.
 	hold := len(b.c.unattributed) > 0
 	failing := len(g.evidence) > 0
-	fill := ""
+	fill, filled := "", 0
 	if n := want - len(kept); n > 0 && hold {
 		b.note("Group %s has %d of %d workers in place; the launch waits until the cloud lists the instance of every node that has joined.", name, len(kept), want)
 	} else if n > 0 && !failing {
-		if k := b.fill(g, len(kept), n); k > 0 {
-			fill = b.launch(name, k, false, fmt.Sprintf("workers.%s.count is %d, %s", short, want, inPlace(len(kept))), 0, gone...)
+		if filled = b.fill(g, b.liveIn(g)-len(gone), n); filled > 0 {
+			fill = b.launch(name, filled, false, fmt.Sprintf("workers.%s.count is %d, %s", short, want, inPlace(len(kept))), 0, gone...)
 		}
 	}
 	// Broken workers leave after the launch that makes up the count.
@@ -67,7 +67,10 @@ func (b *builder) workers(name string) {
 	}
 	var replaced map[*member]bool
 	if !hold && !failing {
-		replaced = b.rollWorkers(name, kept, g.staleLeft)
+		// The surge left: what the group's live instances (members
+		// leaving by a scale-down included) leave of count plus surge.
+		free := want + b.surge(name) - (b.liveIn(g) - len(gone)) - filled
+		replaced = b.rollWorkers(name, kept, free)
 	}
 	for _, m := range kept {
 		if !replaced[m] && m.node != nil && !m.frozen {
@@ -106,10 +109,10 @@ func (b *builder) prune(g *groupState) {
 
 // rollWorkers plans the rolling replacement of the out-of-date workers of
 // kept, in batches of update.parallelism, and returns those it replaces.
-// Each batch launches up to update.maxSurge replacements (less the surge
-// slots held by staleLeft instances that never joined) before its victims
-// leave and the rest after them; a batch waits for the previous one.
-func (b *builder) rollWorkers(name string, kept []*member, staleLeft int) map[*member]bool {
+// Each batch launches up to free (the surge the group's live instances
+// leave) replacements before its victims leave and the rest after them; a
+// batch waits for the previous one.
+func (b *builder) rollWorkers(name string, kept []*member, free int) map[*member]bool {
 	var outdated []*member
 	for _, m := range kept {
 		if m.outdated && !m.frozen {
@@ -123,7 +126,7 @@ func (b *builder) rollWorkers(name string, kept []*member, staleLeft int) map[*m
 		}
 	}
 	par := max(1, b.d.Update.Parallelism)
-	surge := max(0, b.surge(name)-staleLeft)
+	surge := max(0, min(b.surge(name), free))
 	replaced := map[*member]bool{}
 	var prev []string // the previous batch's ends
 	for start := 0; start < len(allowed); start += par {
