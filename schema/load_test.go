@@ -231,6 +231,14 @@ func TestLoadDiagnostics(t *testing.T) {
 			want:  []string{`c.yaml: the file is 1048628 bytes: a spec file may be at most 1048576; a cluster spec is a few kilobytes: split the file or remove what is not a spec`},
 		},
 		{
+			name:  "no control character in any value; newline and tab only in userData",
+			files: []File{{"c.yaml", []byte("name: a\nprovider: {aws: {region: eu-west-1}}\nmanagers: {count: 1, instance: {type: t3.micro, image: \"ami-1\\e[2J\", subnets: [\"s-1\\r\"]}}\nuserData: \"#!/bin/sh\\n\\techo\\n\"\n")}},
+			want: []string{
+				`c.yaml:3:49: managers.instance.image: a control character in the value; values are names and ids, printed and sent to the cloud: remove it`,
+				`c.yaml:3:80: managers.instance.subnets[0]: a control character in the value; values are names and ids, printed and sent to the cloud: remove it`,
+			},
+		},
+		{
 			name:  "unknown field without a near match lists the allowed ones",
 			files: []File{{"c.yaml", []byte("name: a\n" + ok + "safety: {zzz: true}\n")}},
 			want:  []string{`c.yaml:4:10: safety.zzz: unknown field "zzz"; allowed fields: maxRemovalsPerApply, allowEmpty, prune`},

@@ -102,6 +102,44 @@ func (c *check) rules() {
 	c.daemonRepo()
 	c.clusterSize(groups)
 	c.userData()
+	c.controlCharacters()
+}
+
+// controlCharacters refuses a control character in any string of the spec
+// (a newline or tab only in userData): no machine type, image, subnet or
+// name holds one, and each is printed and sent to the cloud.
+func (c *check) controlCharacters() {
+	var walk func(v cue.Value, rel []cue.Selector)
+	walk = func(v cue.Value, rel []cue.Selector) {
+		switch v.IncompleteKind() {
+		case cue.StringKind:
+			s, err := v.String()
+			if err != nil {
+				return
+			}
+			text := len(rel) == 1 && label(rel[0]) == "userData"
+			if strings.ContainsFunc(s, func(r rune) bool { return isControl(r) && !(text && (r == '\n' || r == '\t')) }) {
+				c.report(rel, "a control character in the value", "values are names and ids, printed and sent to the cloud: remove it")
+			}
+		case cue.StructKind:
+			it, err := v.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(it.Value(), append(append([]cue.Selector{}, rel...), it.Selector()))
+			}
+		case cue.ListKind:
+			it, err := v.List()
+			if err != nil {
+				return
+			}
+			for i := 0; it.Next(); i++ {
+				walk(it.Value(), append(append([]cue.Selector{}, rel...), cue.Index(i)))
+			}
+		}
+	}
+	walk(c.v, nil)
 }
 
 // daemonRepo refuses credentials in daemon.repo: the spec is not a place
