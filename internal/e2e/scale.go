@@ -68,6 +68,16 @@ func Scale(t testing.TB, w *World, workers, delta int) ScaleReport {
 	// Joining takes longer when many engines start at once on two cores.
 	base.Update.JoinTimeout.Duration = max(base.Update.JoinTimeout.Duration, time.Duration(workers)*3*time.Second)
 	rep := ScaleReport{World: w.Name, Managers: 3, Workers: workers, Delta: delta}
+	// The phases measured so far are written even when a later one fails.
+	defer func() {
+		if dir := os.Getenv("SWARMSYNC_PERF_OUT"); dir != "" {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			name := filepath.Join(dir, fmt.Sprintf("scale-%s-%d.json", w.Name, workers))
+			if err := os.WriteFile(name, b, 0o644); err != nil {
+				t.Errorf("failed to write %s: %v", name, err)
+			}
+		}
+	}()
 	rec := &Recorder{}
 
 	phase := func(name string, spec schema.Cluster) ScalePhase {
@@ -159,13 +169,6 @@ func Scale(t testing.TB, w *World, workers, delta int) ScaleReport {
 		}
 	}
 	t.Logf("FIGURE calls per phase:\n%s", rep.Table())
-	if dir := os.Getenv("SWARMSYNC_PERF_OUT"); dir != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		name := filepath.Join(dir, fmt.Sprintf("scale-%s-%d.json", w.Name, workers))
-		if err := os.WriteFile(name, b, 0o644); err != nil {
-			t.Errorf("failed to write %s: %v", name, err)
-		}
-	}
 	return rep
 }
 
