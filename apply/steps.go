@@ -406,7 +406,7 @@ func (e *executor) awaitJoin(ctx context.Context, s plan.Step) error {
 			}
 		}
 		if len(missing) > 0 {
-			e.waiting(s, fmt.Sprintf("%d of %d new instance(s) to join: %s", len(missing), len(ids), strings.Join(missing, ", ")))
+			e.waiting(s, fmt.Sprintf("%d of %d new instances to join: %s", len(missing), len(ids), strings.Join(missing, ", ")))
 		}
 		return len(missing) == 0, nil
 	})

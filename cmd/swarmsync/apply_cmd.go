@@ -332,7 +332,7 @@ func confirm(a *app, p *plan.Plan) (bool, error) {
 	if !ok || !isTerminal(f) {
 		return false, errors.New("apply needs confirmation, but stdin is not a terminal: run with --yes, or apply a saved plan file")
 	}
-	fmt.Fprintf(a.stdout, "\nApply %d step(s) to cluster %s? Only 'yes' will be accepted: ", len(p.Steps), p.Cluster)
+	fmt.Fprintf(a.stdout, "\nApply %s to cluster %s? Only 'yes' will be accepted: ", count(len(p.Steps), "step"), p.Cluster)
 	line, err := bufio.NewReader(a.stdin).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return false, fmt.Errorf("failed to read confirmation: %w", err)

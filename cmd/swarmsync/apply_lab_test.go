@@ -211,7 +211,7 @@ func TestApplyOnLocalMachines(t *testing.T) {
 	}
 	os.Unsetenv("DOCKER_HOST")
 
-	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "5 instance(s) terminated") {
+	if code, stdout, stderr := run("destroy", "--repo", repo, "--cluster", "clilab", "--yes"); code != 0 || !strings.Contains(stdout, "5 instances terminated") {
 		t.Fatalf("destroy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if n := live(); n != 0 {

@@ -236,14 +236,14 @@ func renderDestroyList(w io.Writer, cluster string, live []providers.Instance, r
 
 // renderDestroyPrompt asks for the confirmation.
 func renderDestroyPrompt(w io.Writer, cluster string, n int) {
-	fmt.Fprintf(w, "Terminate these %d instance(s) of cluster %s? Only 'yes' will be accepted: ", n, cluster)
+	fmt.Fprintf(w, "Terminate %s of cluster %s? Only 'yes' will be accepted: ", plural(n, "this instance", "these %d instances"), cluster)
 }
 
 // renderDestroyed says what was terminated.
 func renderDestroyed(w io.Writer, cluster string, n int, r environmentResources) {
-	fmt.Fprintf(w, "Destroyed cluster %s: %d instance(s) terminated", cluster, n)
+	fmt.Fprintf(w, "Destroyed cluster %s: %s terminated", cluster, count(n, "instance"))
 	if len(r.listeners) > 0 {
-		fmt.Fprintf(w, ", %d listener(s) deleted", len(r.listeners))
+		fmt.Fprintf(w, ", %s deleted", count(len(r.listeners), "listener"))
 	}
 	if r.securityGroup != "" {
 		fmt.Fprintf(w, ", security group %s deleted", escapeField(r.securityGroup))

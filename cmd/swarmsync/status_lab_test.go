@@ -132,7 +132,7 @@ func TestStatusOnLocalMachines(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("status after the spec changed: exit %d, want 2\n%s", code, out)
 	}
-	match(out, `^workers/general +2 +1 +1 +0 +0$`, `^Drift: +1 to launch, 1 to label(, 1 join token rotation)? \(\d+ step\(s\)\)`)
+	match(out, `^workers/general +2 +1 +1 +0 +0$`, `^Drift: +1 to launch, 1 to label(, 1 join token rotation)? \(\d+ steps?\)`)
 	if code, out, _ := run("status", "--repo", repo); code != 0 {
 		t.Errorf("status without --detailed-exitcode: exit %d\n%s", code, out)
 	}
@@ -191,7 +191,7 @@ func TestStatusOnLocalMachines(t *testing.T) {
 		`^Daemon `+regexp.QuoteMeta(addr)+` \(apply --auto\):$`,
 		`^  leader: +yes \(acting\)$`,
 		`^  passes: +1 run, 0 skipped \(not leader\)$`,
-		fmt.Sprintf(`^  last pass: .* UTC, %d step\(s\), ok \(took `, loop.LastSteps),
+		fmt.Sprintf(`^  last pass: .* UTC, %s, ok \(took `, count(loop.LastSteps, "step")),
 		`^  next pass: .* UTC \(in (\d+m)?\d+s\)$`,
 	)
 	if loop.LastSteps < 3 { // launch, await-join, label at least

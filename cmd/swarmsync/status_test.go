@@ -85,7 +85,7 @@ func TestStatusDaemon(t *testing.T) {
 			`(?m)^Daemon ` + regexp.QuoteMeta(addr) + ` \(apply --auto\):$`,
 			`(?m)^  leader: +yes \(acting\)$`,
 			`(?m)^  passes: +1 run, 0 skipped \(not leader\)$`,
-			`(?m)^  last pass: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, 3 step\(s\), ok \(took \d+(\.\d+)?[mµn]?s\)$`,
+			`(?m)^  last pass: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, 3 steps, ok \(took \d+(\.\d+)?[mµn]?s\)$`,
 			`(?m)^  next pass: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (59m\d+s|1h0m0s)\)$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(out) {
@@ -116,7 +116,7 @@ func TestStatusDaemon(t *testing.T) {
 	t.Run("leader, pass failed", func(t *testing.T) {
 		addr := startLoop(t, true, func(context.Context) (int, error) { return 1, errors.New("launch refused by the cloud") })
 		code, out, _ := status(t, "--daemon", addr)
-		if code != 0 || !strings.Contains(out, "1 step(s), FAILED: launch refused by the cloud") {
+		if code != 0 || !strings.Contains(out, "1 step, FAILED: launch refused by the cloud") {
 			t.Errorf("exit %d\n%s", code, out)
 		}
 	})

@@ -395,6 +395,19 @@ func stepLine(s plan.Step) string {
 	return s.ID + ": " + string(s.Action) + suffix(s.Group) + suffix(target(s))
 }
 
+// count is "1 step", "2 steps" (regular plurals only).
+func count(n int, noun string) string {
+	return plural(n, "1 "+noun, "%d "+noun+"s")
+}
+
+// plural picks the singular text for 1, else formats the plural with n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return fmt.Sprintf(many, n)
+}
+
 func suffix(s string) string {
 	if s == "" {
 		return ""
@@ -412,7 +425,7 @@ func (v *applyView) summary(r *apply.Result) error {
 	v.close()
 	msg := fmt.Sprintf("Apply: %d done, %d failed, %d skipped, %d not run.\n", len(done), len(failed), len(skipped), len(left))
 	if len(failed) == 0 && len(skipped) == 0 && len(left) == 0 {
-		msg = fmt.Sprintf("Apply complete: %d step(s) done.\n", len(done))
+		msg = fmt.Sprintf("Apply complete: %s done.\n", count(len(done), "step"))
 	}
 	return v.printf("%s", msg)
 }

@@ -515,7 +515,7 @@ func TestApplyLiveViewOnTerminal(t *testing.T) {
 			t.Errorf("step %s: start line at %d, finish line at %d on the screen:\n%s", s.ID, start, finish, strings.Join(got, "\n"))
 		}
 	}
-	if want := fmt.Sprintf("Apply complete: %d step(s) done.", len(p.Steps)); got[len(got)-1] != want {
+	if want := fmt.Sprintf("Apply complete: %s done.", count(len(p.Steps), "step")); got[len(got)-1] != want {
 		t.Errorf("last line %q, want %q", got[len(got)-1], want)
 	}
 	// A tick redraws the region alone: an erase directly followed by a

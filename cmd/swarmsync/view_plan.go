@@ -83,7 +83,7 @@ func planSummaryLine(p *plan.Plan) string {
 		}
 	}
 	if len(parts) == 0 {
-		return fmt.Sprintf("Plan: %d wait(s) only.", len(p.Steps))
+		return fmt.Sprintf("Plan: %s only.", count(len(p.Steps), "wait"))
 	}
 	return "Plan: " + strings.Join(parts, ", ") + "."
 }

@@ -134,7 +134,7 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 	case d.InSync:
 		p("Drift:    in sync with the spec\n")
 	default:
-		p("Drift:    %s (%d step(s)): run 'swarmsync plan' to see them\n", driftWords(d.Changes), d.Steps)
+		p("Drift:    %s (%s): run 'swarmsync plan' to see them\n", driftWords(d.Changes), count(d.Steps, "step"))
 	}
 	if len(d.Held) > 0 {
 		p("Held:     %d node(s) Down or unreachable while their instances run, left alone for update.downGrace:\n", len(d.Held))
@@ -174,9 +174,9 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 			case l.Passes == 0:
 				p("  last pass: none yet\n")
 			case l.LastError != "":
-				p("  last pass: %s, %d step(s), FAILED: %s\n", stamp(l.LastEnd), l.LastSteps, l.LastError)
+				p("  last pass: %s, %s, FAILED: %s\n", stamp(l.LastEnd), count(l.LastSteps, "step"), l.LastError)
 			default:
-				p("  last pass: %s, %d step(s), ok (took %s)\n", stamp(l.LastEnd), l.LastSteps, l.LastEnd.Sub(l.LastStart).Round(time.Millisecond))
+				p("  last pass: %s, %s, ok (took %s)\n", stamp(l.LastEnd), count(l.LastSteps, "step"), l.LastEnd.Sub(l.LastStart).Round(time.Millisecond))
 			}
 			if !l.NextPass.IsZero() {
 				p("  next pass: %s (in %s)\n", stamp(l.NextPass), max(0, l.NextPass.Sub(dm.ReadAt)).Round(time.Second))
