@@ -410,7 +410,7 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 				e.started(steps[i])
 				go func(i int) {
 					start := e.deps.Clock.Now()
-					insts, err := e.step(runCtx, steps[i])
+					insts, err := e.recoveredStep(runCtx, steps[i])
 					done <- outcome{idx: i, err: err, elapsed: e.deps.Clock.Now().Sub(start), instances: insts}
 				}(i)
 			}
@@ -662,4 +662,16 @@ func (e *executor) launchedBy(stepID string) []providers.Instance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.launched[stepID]
+}
+
+// recoveredStep is step with a panic turned into the step's error: a panic
+// on a step's goroutine would end the process with the runtime's exit code
+// 2, which means "changes".
+func (e *executor) recoveredStep(ctx context.Context, s plan.Step) (insts []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in step %s (a bug in swarmsync, please report it): %v", s.ID, r)
+		}
+	}()
+	return e.step(ctx, s)
 }
