@@ -98,7 +98,7 @@ func TestDownWorkerReplaced(t *testing.T) {
 			limit: 1,
 			o:     func(c schema.Cluster) Observed { return down(steady(c), 2, time.Hour) },
 			want: []stepView{
-				{ActionLaunch, "workers/web x2 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""},
+				{ActionLaunch, "workers/web x1 init=false"}, {ActionAwaitJoin, ""}, {ActionLabel, ""}, // within count plus surge
 				{ActionTerminate, "i-00010"}, {ActionRemoveNode, "i-00010"},
 				{ActionRotateJoinToken, ""},
 			},
