@@ -38,6 +38,7 @@ func main() {
 type planPoint struct {
 	Nodes  int
 	Time   time.Duration
+	CPU    time.Duration
 	Allocs float64
 	Bytes  float64
 	Steps  float64
@@ -104,9 +105,9 @@ func run(w io.Writer, data, out, benchFile string) error {
 	if len(pts) == 0 {
 		return fmt.Errorf("no BenchmarkCompute results in the benchmark output")
 	}
-	fmt.Fprintf(w, "Plan (BenchmarkCompute, best of the runs)\n%8s %12s %10s %10s %8s\n", "nodes", "time", "allocs", "KiB", "steps")
+	fmt.Fprintf(w, "Plan (BenchmarkCompute, best of the runs)\n%8s %12s %12s %10s %10s %8s\n", "nodes", "CPU time", "wall time", "allocs", "KiB", "steps")
 	for _, p := range pts {
-		fmt.Fprintf(w, "%8d %12s %10.0f %10.0f %8.0f\n", p.Nodes, p.Time.Round(10*time.Microsecond), p.Allocs, p.Bytes/1024, p.Steps)
+		fmt.Fprintf(w, "%8d %12s %12s %10.0f %10.0f %8.0f\n", p.Nodes, p.CPU.Round(10*time.Microsecond), p.Time.Round(10*time.Microsecond), p.Allocs, p.Bytes/1024, p.Steps)
 	}
 	if err := planFigure(filepath.Join(out, "plan.png"), pts); err != nil {
 		return err
@@ -200,6 +201,8 @@ func parseBench(out []byte) []planPoint {
 			switch f[i+1] {
 			case "ns/op":
 				p.Time = time.Duration(v)
+			case "cpu-ns/op":
+				p.CPU = time.Duration(v)
 			case "allocs/op":
 				p.Allocs = v
 			case "B/op":
@@ -208,7 +211,7 @@ func parseBench(out []byte) []planPoint {
 				p.Steps = v
 			}
 		}
-		if old, ok := best[n]; !ok || p.Time < old.Time {
+		if old, ok := best[n]; !ok || p.CPU+p.Time < old.CPU+old.Time {
 			best[n] = p
 		}
 	}
@@ -336,12 +339,13 @@ func save(p *plot.Plot, path string) error {
 func planFigure(path string, pts []planPoint) error {
 	p := newPlot("Plan time and allocations vs nodes (BenchmarkCompute)", "nodes", "ms per plan  /  thousand allocations")
 	logScales(p)
-	tm, al := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
+	cpu, tm, al := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
 	for i, pt := range pts {
+		cpu[i] = plotter.XY{X: float64(pt.Nodes), Y: float64(pt.CPU) / 1e6}
 		tm[i] = plotter.XY{X: float64(pt.Nodes), Y: float64(pt.Time) / 1e6}
 		al[i] = plotter.XY{X: float64(pt.Nodes), Y: pt.Allocs / 1000}
 	}
-	if err := plotutil.AddLinePoints(p, "plan time (ms)", tm, "allocations (thousands)", al); err != nil {
+	if err := plotutil.AddLinePoints(p, "CPU time (ms)", cpu, "wall time (ms, shared machine)", tm, "allocations (thousands)", al); err != nil {
 		return err
 	}
 	return save(p, path)
