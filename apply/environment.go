@@ -154,3 +154,17 @@ func (e *executor) managedSecurityGroup(ctx context.Context) (string, error) {
 	}
 	return id, nil
 }
+
+// beforeSwarm reports whether s runs before any Swarm exists, so that no
+// leader can be checked: the launch that initialises the Swarm, and the
+// managed security group steps it depends on in the same plan (both are
+// safe to repeat: the launch by its token, the group found by its tags).
+func (e *executor) beforeSwarm(s plan.Step) bool {
+	switch s.Action {
+	case plan.ActionLaunch:
+		return s.Init
+	case plan.ActionCreateSecurityGroup, plan.ActionAuthorizeIngress:
+		return slices.ContainsFunc(e.plan.Steps, func(x plan.Step) bool { return x.Action == plan.ActionLaunch && x.Init })
+	}
+	return false
+}

@@ -17,12 +17,12 @@ import (
 // mutating reports whether a step changes the world (and so needs the
 // leader). Waits only observe.
 func mutating(a plan.Action) bool {
-	return a != plan.ActionAwaitJoin && a != plan.ActionAwaitDrained
+	return a != plan.ActionAwaitJoin && a != plan.ActionAwaitDrained && a != plan.ActionAwaitDeregistered
 }
 
 // step runs one step: the leadership fence, then its single concern.
 func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
-	if mutating(s.Action) && !(s.Action == plan.ActionLaunch && s.Init) {
+	if mutating(s.Action) && !e.beforeSwarm(s) {
 		if err := e.fence(ctx); err != nil {
 			return nil, err
 		}

@@ -18,7 +18,8 @@ import (
 )
 
 // TestAWSTargetsAndListeners runs the load balancer integration on the
-// AWS path (emulated EC2 and ELBv2, real lab machines): workers 2 → 4 → 1
+// AWS path (emulated EC2 and ELBv2, real lab machines), with the managed
+// security group (every instance launched with it): workers 2 → 4 → 1
 // with a target group (deregistration delay 2 s). After every pass each
 // registered target is a Ready node labelled with its group, and every
 // such node is registered; while it runs, a watcher checks every 100 ms
@@ -37,6 +38,7 @@ func TestAWSTargetsAndListeners(t *testing.T) {
 	g.TargetGroups = []string{tg}
 	base.Workers = map[string]schema.WorkerGroup{"general": g}
 	base.LoadBalancer = &schema.LoadBalancer{ARN: lb, Group: "general"}
+	base.Provider = schema.Provider{AWS: &schema.AWSProvider{Region: base.Provider.AWS.Region, ManagedSecurityGroup: true}}
 	rec := &Recorder{}
 	start := time.Now()
 
@@ -52,6 +54,7 @@ func TestAWSTargetsAndListeners(t *testing.T) {
 		}
 		CheckShape(ctx, t, w, spec)
 		checkTargets(ctx, t, w, aw.Sim, tg, n)
+		checkManagedSG(t, aw.Sim, w.Spec.Name)
 	}
 
 	sw, err := w.Leader(ctx)
@@ -97,6 +100,32 @@ func TestAWSTargetsAndListeners(t *testing.T) {
 	}
 	t.Logf("FIGURE aws workers 2 → 4 → 1 with a target group, then a listener created and removed: %s", time.Since(start).Round(10*time.Millisecond))
 	assertNoTokenIn(ctx, t, w, rec.Text())
+}
+
+// checkManagedSG: the cluster's managed security group exists with
+// Swarm's rules, and every live instance was launched with it.
+func checkManagedSG(t *testing.T, sim *ec2sim.Server, cluster string) {
+	t.Helper()
+	var id string
+	for _, g := range sim.SecurityGroups() {
+		if g.Tags[providers.TagCluster] == cluster {
+			if id != "" {
+				t.Fatalf("two security groups are tagged with cluster %s", cluster)
+			}
+			id = g.ID
+			if len(g.Ingress) != 4 {
+				t.Errorf("the managed security group has rules %+v, want Swarm's four", g.Ingress)
+			}
+		}
+	}
+	if id == "" {
+		t.Fatal("no managed security group")
+	}
+	for _, in := range sim.Instances() {
+		if in.State != ec2sim.StateTerminated && in.State != ec2sim.StateShuttingDown && !slices.Contains(in.SecurityGroups, id) {
+			t.Errorf("instance %s was launched without the managed security group %s (groups %v)", in.ID, id, in.SecurityGroups)
+		}
+	}
 }
 
 // checkTargets: the registered targets of tg are exactly the Ready nodes

@@ -2,6 +2,7 @@ package ec2conformance
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -290,4 +291,67 @@ func TestEnvironmentChanges(t *testing.T) {
 			t.Errorf("after delete: ManagedSecurityGroup = %q, %v; want none", got, err)
 		}
 	})
+}
+
+// TestObserveCallsAtScale measures what one observation of an aws cluster
+// costs in API calls at N instances and T target groups (on the emulator,
+// which pages like EC2): ⌈N/1000⌉ DescribeInstances, one DescribeSubnets,
+// one DescribeSecurityGroups per selector, and on ELBv2 one
+// DescribeLoadBalancers, one DescribeListeners, ⌈L/20⌉ DescribeTags for L
+// listeners, one DescribeTargetGroups and T DescribeTargetHealth.
+func TestObserveCallsAtScale(t *testing.T) {
+	b := simBackend(t)
+	c := b.clients(t)
+	ctx := context.Background()
+	const cluster = "scale"
+	const n, specTGs, listeners = 2500, 3, 25
+	// Launched raw: the provider's client-side instance budget (EC2's
+	// 1,000 + 2/s) would make this test wait.
+	for left := n; left > 0; left -= 1000 {
+		rawLaunch(t, c, min(left, 1000), b.subnets[0], map[string]string{providers.TagCluster: cluster, providers.TagGroup: "workers/web"})
+	}
+	insts, err := c.cloud.Instances(ctx, cluster)
+	if err != nil || len(insts) != n {
+		t.Fatalf("%d instances, %v", len(insts), err)
+	}
+	var tgs []string
+	for i := range specTGs {
+		tg := b.sim.AddTargetGroup(fmt.Sprintf("spec-%d", i), 80+i, time.Second)
+		if err := c.cloud.RegisterTargets(ctx, tg, ids(insts[:100])); err != nil {
+			t.Fatal(err)
+		}
+		tgs = append(tgs, tg)
+	}
+	lb := b.sim.AddLoadBalancer("scale")
+	for i := range listeners {
+		port := 10000 + i
+		if err := c.cloud.CreateListener(ctx, providers.ListenerRequest{Cluster: cluster, LoadBalancer: lb, TargetGroupName: plan.ListenerTargetGroupName(cluster, "TCP", port),
+			Protocol: "TCP", Port: port, Targets: ids(insts[:10])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := c.rec.Counts()
+	if _, err := c.cloud.Instances(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	nw, err := c.cloud.Network(ctx, providers.NetworkQuery{Cluster: cluster, Subnets: b.subnets, SecurityGroups: []string{"sg-0000000000000000a"},
+		OwnedSecurityGroups: true, TargetGroups: tgs, LoadBalancer: lb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := diffCounts(before, c.rec.Counts())
+	tgTotal := specTGs + listeners
+	want := map[string]int{"DescribeInstances": 3, "DescribeSubnets": 1, "DescribeSecurityGroups": 2, "DescribeLoadBalancers": 1,
+		"DescribeListeners": 1, "DescribeTags": 2, "DescribeTargetGroups": 1, "DescribeTargetHealth": tgTotal}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if len(nw.TargetGroups) != tgTotal || len(nw.LoadBalancer.Listeners) != listeners {
+		t.Errorf("observed %d target groups and %d listeners, want %d and %d", len(nw.TargetGroups), len(nw.LoadBalancer.Listeners), tgTotal, listeners)
+	}
+	total := 0
+	for _, v := range calls {
+		total += v
+	}
+	t.Logf("FIGURE observe calls at N=%d instances, T=%d target groups (%d listeners): %d (%v)", n, tgTotal, listeners, total, calls)
 }
