@@ -7,8 +7,9 @@
 // work when nothing moved), ref and commit pinning, materialising the
 // sub-path of a commit's tree, authentication (https token/basic from the
 // environment, ssh keys or agent with known_hosts checking), OpenPGP
-// commit-signature verification, and typed errors that never carry
-// credentials.
+// commit-signature verification, the files of a local work tree that
+// differ from the HEAD it reads (so that callers can say the edits are not
+// used), and typed errors that never carry credentials.
 //
 // It is the only package that imports go-git; everything it returns uses
 // neutral types (Result, Commit, Revision). It must not parse specs (it
