@@ -249,6 +249,15 @@ func TestCloud(t *testing.T) {
 		}
 	})
 
+	t.Run("forget refuses a cluster with live instances", func(t *testing.T) {
+		if _, err := c.Forget(ctx, "alpha"); err == nil || !strings.Contains(err.Error(), "not terminated") {
+			t.Errorf("Forget with live instances: %v, want a refusal", err)
+		}
+		if st := stateOf(t, c, ids[0]); st != providers.StateRunning {
+			t.Errorf("%s is %s after a refused Forget", ids[0], st)
+		}
+	})
+
 	t.Run("terminate removes machines and, with the last, the bridge", func(t *testing.T) {
 		if err := c.Terminate(ctx, "alpha", ids[:1]); err != nil {
 			t.Fatal(err)
@@ -280,6 +289,31 @@ func TestCloud(t *testing.T) {
 		}
 		if exec.Command("iptables", isolation...).Run() == nil {
 			t.Errorf("the isolation rule of bridge %s is left after the last instance went", bridge)
+		}
+	})
+
+	t.Run("forget drops a terminated cluster's records", func(t *testing.T) {
+		all, err := c.Instances(ctx, "alpha")
+		if err != nil || len(all) == 0 {
+			t.Fatalf("terminated instances listed: %d (%v), want some", len(all), err)
+		}
+		n, err := c.Forget(ctx, "alpha")
+		if err != nil || n != len(all) {
+			t.Fatalf("Forget = %d, %v; want %d", n, err, len(all))
+		}
+		if left, err := c.Instances(ctx, "alpha"); err != nil || len(left) != 0 {
+			t.Errorf("after Forget %d instances listed (%v), want none", len(left), err)
+		}
+		for _, in := range all {
+			if exists(filepath.Join(dir, "instances", in.ID)) {
+				t.Errorf("the record of %s is left", in.ID)
+			}
+		}
+		if exists(filepath.Join(dir, "clusters", "alpha", "launches")) {
+			t.Error("the launch records of alpha are left")
+		}
+		if n, err := c.Forget(ctx, "alpha"); n != 0 || err != nil {
+			t.Errorf("Forget again = %d, %v; want 0, nil", n, err)
 		}
 	})
 }
