@@ -34,6 +34,15 @@ func TestAWSProviderThroughTheCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	// The spec's security groups: sg-0swarm lets Swarm's traffic through
+	// between its members (the network preflight checks it), sg-0web is
+	// the workers' own.
+	var swarmRules []ec2sim.Permission
+	for _, r := range plan.SwarmRules {
+		swarmRules = append(swarmRules, ec2sim.Permission{Protocol: r.Protocol, FromPort: r.Port, ToPort: r.Port, SourceGroup: "sg-0swarm"})
+	}
+	sim.AddSecurityGroup(ec2sim.SecurityGroup{ID: "sg-0swarm", Name: "swarm", Ingress: swarmRules})
+	sim.AddSecurityGroup(ec2sim.SecurityGroup{ID: "sg-0web", Name: "web"})
 
 	t.Setenv("AWS_ENDPOINT_URL_EC2", sim.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSWARMSYNCTEST")
@@ -91,6 +100,9 @@ func TestAWSProviderThroughTheCLI(t *testing.T) {
 		if in.Cluster != "prod" || in.Group != "workers/general" || in.PrivateIP == "" {
 			t.Errorf("instance %+v: want cluster prod, group workers/general and a private IP", in)
 		}
+	}
+	if obs.Network == nil || len(obs.Network.Subnets) != 3 || len(obs.Network.SecurityGroups) != 2 {
+		t.Errorf("network = %+v, want the spec's 3 subnets and 2 security groups", obs.Network)
 	}
 	if !obs.Swarm.Active || !obs.Swarm.SelfIsLeader || len(obs.Swarm.Nodes) != 1 {
 		t.Errorf("swarm = %+v, want the active one-node lab swarm seen from its leader", obs.Swarm)

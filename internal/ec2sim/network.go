@@ -48,13 +48,18 @@ func (s *Server) SecurityGroups() []SecurityGroup {
 }
 
 // AddSecurityGroup creates a security group directly (test setup: the
-// account's own groups) and returns its id.
-func (s *Server) AddSecurityGroup(name string, ingress []Permission) string {
+// account's own groups) and returns its id: g.ID when set, else a new one.
+func (s *Server) AddSecurityGroup(g SecurityGroup) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.newSG(name, "test setup", nil)
-	g.Ingress = slices.Clone(ingress)
-	return g.ID
+	sg := s.newSG(g.Name, "test setup", maps.Clone(g.Tags))
+	if g.ID != "" {
+		delete(s.sgs, sg.ID)
+		sg.ID = g.ID
+		s.sgs[sg.ID] = sg
+	}
+	sg.Ingress = slices.Clone(g.Ingress)
+	return sg.ID
 }
 
 func (s *Server) newSG(name, desc string, tags map[string]string) *securityGroup {
