@@ -34,7 +34,10 @@ func FuzzRedact(f *testing.F) {
 		raw := scheme + "://" + cred + "@" + rest
 		check := func(what, out string) {
 			for _, secret := range []string{user, pass} {
-				if len(secret) >= 4 && !strings.Contains(rest, secret) && !strings.Contains(scheme, secret) && strings.Contains(out, secret) {
+				// A secret that the message's own words or the rest of the
+				// URL could spell is not checked (spaces, "URL", the host).
+				if len(strings.TrimSpace(secret)) >= 4 && !strings.Contains(rest, secret) && !strings.Contains(scheme, secret) &&
+					!strings.Contains("invalid repository URL unsupported scheme", secret) && strings.Contains(out, secret) {
 					t.Fatalf("%s of %q leaks %q: %q", what, raw, secret, out)
 				}
 			}
