@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,7 @@ func TestPlanMarkdown(t *testing.T) {
 	big.Steps = nil
 	for i := range 5000 {
 		s := p.Steps[0]
-		s.ID = s.ID + "-" + strings.Repeat("x", i%7)
+		s.ID = fmt.Sprintf("%s-%d", s.ID, i)
 		s.Reason = strings.Repeat("a long reason ", 5)
 		big.Steps = append(big.Steps, s)
 	}
