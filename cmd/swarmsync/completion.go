@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -96,6 +97,13 @@ func completeClusters(cmd *cobra.Command, _ []string, prefix string) ([]cobra.Co
 	src := sourceFlags{Repo: repo, Ref: flag("ref"), Path: flag("path"), CacheDir: flag("cache-dir")}
 	co, err := src.checkout(cmd.Context())
 	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if evaluateWithinBudget(ctx, co.Dir) != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	res, err := schema.LoadDir(co.Dir)
