@@ -585,7 +585,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 	if !ok {
 		return nil // already gone
 	}
-	if n.State == providers.NodeReady {
+	if n.State != providers.NodeDown {
 		gone, err := e.instanceGone(ctx, s.Instance, n.InstanceID())
 		if err != nil {
 			return err
@@ -602,10 +602,12 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 					return !ok, err
 				}
 				n = n2
-				return n.State != providers.NodeReady, nil
+				// Only Down: a node may be unknown or disconnected
+				// first, and Swarm removes only a Down node without force.
+				return n.State == providers.NodeDown, nil
 			})
 			if errors.Is(err, errTimeout) {
-				return fmt.Errorf("node %s still Ready %s after its instance was terminated", n.ID, e.drainTimeout())
+				return fmt.Errorf("node %s is still %s, not Down, %s after its instance was terminated", n.ID, n.State, e.drainTimeout())
 			}
 			if err != nil {
 				return err
@@ -622,7 +624,9 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 	if n.ID == "" {
 		return nil
 	}
-	err = sw.RemoveNode(ctx, n.ID, n.State == providers.NodeReady)
+	// Swarm removes only a Down node without force; a node the plan
+	// removes whose instance still runs (not Down) needs it.
+	err = sw.RemoveNode(ctx, n.ID, n.State != providers.NodeDown)
 	if errors.Is(err, providers.ErrNodeNotFound) {
 		return nil // it vanished meanwhile: removed all the same
 	}
