@@ -75,9 +75,8 @@ func NewLease(o LeaseOptions) *Lease {
 	return &Lease{o: o}
 }
 
-// TTL is the lease's time to live; RenewEvery its renewal period.
-func (l *Lease) TTL() time.Duration        { return l.o.TTL }
-func (l *Lease) RenewEvery() time.Duration { return l.o.TTL / 3 }
+// renewEvery is the renewal period.
+func (l *Lease) renewEvery() time.Duration { return l.o.TTL / 3 }
 
 // leaserOf returns sw's lease operations.
 func leaserOf(sw providers.Swarm) (providers.Leaser, error) {
@@ -151,7 +150,7 @@ func (l *Lease) renew(stop <-chan struct{}, done chan<- struct{}) {
 		select {
 		case <-stop:
 			return
-		case <-l.o.Clock.After(l.RenewEvery()):
+		case <-l.o.Clock.After(l.renewEvery()):
 		}
 		l.mu.Lock()
 		lr, id := l.leaser, l.cur.ID

@@ -96,7 +96,7 @@ func (s *leasedSwarm) RenewLease(ctx context.Context, id string, ttl time.Durati
 func (s *leasedSwarm) ReleaseLease(ctx context.Context, id string) error {
 	_, err := s.cas(func(st providers.LeaseState) (*providers.Lease, error) {
 		if !st.Held || st.Lease.ID != id {
-			return st.Lease.Copy(st.Held), nil
+			return leaseOrNil(st), nil
 		}
 		return nil, nil
 	})
@@ -255,7 +255,7 @@ func TestLeaseModelTwoAppliers(t *testing.T) {
 					if x.readSt.Held && x.readSt.Lease.ID == x.held {
 						l = nil
 					} else {
-						l = x.readSt.Lease.Copy(x.readSt.Held)
+						l = leaseOrNil(x.readSt)
 					}
 				}
 				what := x.pending
@@ -325,4 +325,13 @@ func TestLeaseModelTwoAppliers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// leaseOrNil is the lease of st as written back unchanged (nil for none).
+func leaseOrNil(st providers.LeaseState) *providers.Lease {
+	if !st.Held {
+		return nil
+	}
+	l := st.Lease
+	return &l
 }

@@ -105,14 +105,6 @@ type Leaser interface {
 	BreakLease(ctx context.Context, id string) (Lease, error)
 }
 
-// Copy returns a pointer to a copy of l, or nil when held is false.
-func (l Lease) Copy(held bool) *Lease {
-	if !held {
-		return nil
-	}
-	return &l
-}
-
 // Taken is the lease a holder writes when it takes the lease read as st,
 // with a fresh id; a *LeaseHeldError when st holds a lease that has not
 // expired. Every Leaser decides with it, then writes with the version it
