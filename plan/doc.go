@@ -11,8 +11,10 @@
 // This comment is the one statement of the planner's policy; the code says
 // only what it cannot. Files by concern: compute.go (Compute, the builder,
 // the order of a pass), classify.go and member.go (the observation sorted
-// into members), budget.go (removal budget and blast-radius refusals),
-// window.go (disruption windows), managers.go, workers.go (the groups),
+// into members), grace.go (nodes held within update.downGrace),
+// joinfail.go (failed joins, the surge bound on launches), budget.go
+// (removal budget and blast-radius refusals), window.go (disruption
+// windows), managers.go, workers.go (the groups),
 // join.go and leave.go (the step sequences a machine joins and leaves by),
 // labels.go, rotation.go (join tokens), victims.go, notes.go, status.go,
 // network.go (network preflight, managed security group), targets.go
