@@ -509,6 +509,19 @@ func TestSwarm(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("stopped manager never became unreachable: %v", err)
 		}
+		// Down since is the Swarm's own record: every manager reports the
+		// same, so a leader elected later reads it too.
+		if err := lab.Poll(ctx, func() (bool, error) {
+			return nodeByInstance(t, ctx, leader5, stopped.InstanceID()).State == providers.NodeDown, nil
+		}); err != nil {
+			t.Fatalf("stopped manager never went down: %v", err)
+		}
+		follower := must(docker.New(five.Cloud.Endpoint(victim.InstanceID())))(t)
+		defer follower.Close()
+		fromLeader := nodeByInstance(t, ctx, leader5, stopped.InstanceID()).DownSince
+		if fromFollower := nodeByInstance(t, ctx, follower, stopped.InstanceID()).DownSince; fromLeader.IsZero() || !fromFollower.Equal(fromLeader) {
+			t.Errorf("manager %s Down since %s seen from the leader, %s from a follower: want one time", stopped.ID, fromLeader, fromFollower)
+		}
 		err := leader5.Demote(ctx, victim.ID)
 		if !errors.Is(err, docker.ErrQuorum) {
 			t.Fatalf("demote with one of three managers down = %v, want ErrQuorum", err)
