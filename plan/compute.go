@@ -114,6 +114,9 @@ type builder struct {
 	// networkReady is the step every launch waits for: the managed
 	// security group and its rules ("" when nothing is planned for it).
 	networkReady string
+	// managedSGPending plans the managed security group (set by the
+	// preflight, run by networkSteps).
+	managedSGPending func()
 	// leaving are the instances planned to leave (no register-targets).
 	leaving map[string]bool
 
@@ -141,6 +144,7 @@ func (b *builder) build() error {
 			if _, err := b.intentional(); err != nil {
 				return err
 			}
+			b.networkSteps()
 			b.bootstrap()
 			return nil
 		}
@@ -151,6 +155,7 @@ func (b *builder) build() error {
 		b.note("Quorum is lost: %d of %d managers are reachable, %d are needed. swarmsync plans nothing until quorum is back. If the unreachable managers cannot come back, recover by hand: on one surviving manager run `docker swarm init --force-new-cluster --advertise-addr <its address>`, then run swarmsync again to replace the lost managers.", c.raftReachable, c.raftMembers, quorum(c.raftMembers))
 		return nil
 	}
+	b.networkSteps()
 	for _, name := range b.sortedGroups() {
 		if _, declared := desiredCount(b.d, name); declared {
 			b.joinFailures(c.groups[name])

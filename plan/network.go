@@ -110,10 +110,20 @@ func (b *builder) preflight() error {
 		}
 	}
 	if b.d.Provider.AWS.ManagedSecurityGroup {
-		b.planManagedSG(subnets)
+		b.managedSGPending = func() { b.planManagedSG(subnets) }
 		return nil
 	}
 	return b.checkRules(groups, subnets, sgs)
+}
+
+// networkSteps plans the managed security group's steps, once, when the
+// pass plans anything at all (not when the Swarm is unreachable or has
+// lost quorum).
+func (b *builder) networkSteps() {
+	if f := b.managedSGPending; f != nil {
+		b.managedSGPending = nil
+		f()
+	}
 }
 
 // checkRules refuses the plan when the groups' security groups do not let

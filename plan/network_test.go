@@ -133,6 +133,13 @@ func TestManagedSecurityGroupReconciled(t *testing.T) {
 	if diff := cmp.Diff(want, p.Steps); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
+	// Nothing is planned while the Swarm is unreachable: not even the
+	// managed group's rules.
+	unreachable := o
+	unreachable.Swarm.Active = false
+	if p, err := Compute(c, unreachable, Source{}); err != nil || len(p.Steps) != 0 {
+		t.Errorf("unreachable swarm: %v, steps %+v; want none", err, p.Steps)
+	}
 	o.Network.SecurityGroups[1] = swarmSG("sg-m")
 	o.Network.SecurityGroups[1].Tags = managed.Tags
 	if p, err = Compute(c, o, Source{}); err != nil || len(p.Steps) != 0 {
