@@ -282,6 +282,9 @@ type executor struct {
 
 	hookMu     sync.Mutex
 	handoverMu sync.Mutex
+
+	obsMu sync.Mutex
+	obs   sharedObservation
 }
 
 type outcome struct {
@@ -533,7 +536,7 @@ func (e *executor) batchGate(ctx context.Context, k gateKey) error {
 	deadline := e.deps.Clock.Now().Add(u.Monitor.Duration)
 	for e.deps.Clock.Now().Before(deadline) {
 		if sw := e.currentSwarm(); sw != nil {
-			if st, err := sw.Observe(ctx); err == nil {
+			if st, err := e.observeShared(ctx, sw); err == nil {
 				byInst := nodesByInstance(st)
 				e.mu.Lock()
 				var bad []string

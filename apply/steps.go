@@ -22,6 +22,9 @@ func mutating(a plan.Action) bool {
 
 // step runs one step: the leadership fence, then its single concern.
 func (e *executor) step(ctx context.Context, s plan.Step) ([]string, error) {
+	if mutating(s.Action) {
+		defer e.forgetObservation()
+	}
 	if mutating(s.Action) && !e.beforeSwarm(s) {
 		if err := e.fence(ctx); err != nil {
 			return nil, err
@@ -389,7 +392,7 @@ func (e *executor) awaitJoin(ctx context.Context, s plan.Step) error {
 		if sw == nil {
 			return false, errors.New("no Swarm endpoint")
 		}
-		st, err := sw.Observe(ctx)
+		st, err := e.observeShared(ctx, sw)
 		if err != nil {
 			// The endpoint may not be up yet (a new swarm); keep waiting.
 			e.deps.Logger.Debug("observe while awaiting join", "step", s.ID, "error", err.Error())
@@ -563,7 +566,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 		}
 	}
 	find := func() (providers.Node, bool, error) {
-		st, err := sw.Observe(ctx)
+		st, err := e.observeShared(ctx, sw)
 		if err != nil {
 			return providers.Node{}, false, err
 		}

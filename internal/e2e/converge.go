@@ -55,6 +55,9 @@ func (r *Recorder) Text() string {
 	return strings.Join(r.lines, "\n")
 }
 
+// ConvergePoll is the PollInterval of the applies Converge runs.
+const ConvergePoll = 250 * time.Millisecond
+
 // Converge runs one pass: observe, plan, apply through the current leader.
 // The plan, its JSON and the outcome are recorded in rec.
 func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, rec *Recorder) (*plan.Plan, *apply.Result, error) {
@@ -87,7 +90,7 @@ func Converge(ctx context.Context, t testing.TB, w *World, spec schema.Cluster, 
 	phase("apply")
 	res, err := apply.Run(ctx, p, apply.Deps{
 		Cloud: w.Cloud, Swarm: sw, Dialer: w.Dialer, Clock: apply.SystemClock{},
-		Hook: hook, PollInterval: 250 * time.Millisecond, FindLeader: w.Leader,
+		Hook: hook, PollInterval: ConvergePoll, FindLeader: w.Leader,
 	})
 	if res != nil {
 		rec.Add(fmt.Sprintf("%+v", *res))

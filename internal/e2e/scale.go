@@ -168,6 +168,23 @@ func Scale(t testing.TB, w *World, workers, delta int) ScaleReport {
 			}
 		}
 	}
+	// Waits that run at the same time share their listings: however many
+	// nodes leave at once, the nodes are listed at most once per poll
+	// interval for the waits, plus once or twice per step and a few times
+	// per pass.
+	for _, ph := range rep.Phases {
+		lists, steps := 0, 0
+		for _, m := range ph.Calls {
+			lists += m["docker GET /nodes"]
+		}
+		for _, n := range ph.Steps {
+			steps += n
+		}
+		if bound := int(ph.Wall/ConvergePoll) + 2*steps + 4*ph.Passes; lists > bound {
+			t.Errorf("%s: %d node listings in %s with %d steps and %d passes (more than one per poll interval, 2 per step and 4 per pass: %d): waits do not share their listings",
+				ph.Name, lists, ph.Wall.Round(time.Second), steps, ph.Passes, bound)
+		}
+	}
 	t.Logf("FIGURE calls per phase:\n%s", rep.Table())
 	return rep
 }
