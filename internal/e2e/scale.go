@@ -67,6 +67,9 @@ func Scale(t testing.TB, w *World, workers, delta int) ScaleReport {
 	base.Update.Parallelism, base.Update.MaxSurge = 1, 1
 	// Joining takes longer when many engines start at once on two cores.
 	base.Update.JoinTimeout.Duration = max(base.Update.JoinTimeout.Duration, time.Duration(workers)*3*time.Second)
+	// And so does stopping many at once (a removed node is Down only once
+	// its engine stopped).
+	base.Update.DrainTimeout.Duration = max(base.Update.DrainTimeout.Duration, time.Duration(workers+delta)*5*time.Second)
 	rep := ScaleReport{World: w.Name, Managers: 3, Workers: workers, Delta: delta}
 	// The phases measured so far are written even when a later one fails.
 	defer func() {
