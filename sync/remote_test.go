@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -383,33 +382,9 @@ func TestConcurrentPulls(t *testing.T) {
 // A server that accepts and never answers costs at most the timeout; a
 // server's error text is quoted bounded.
 func TestPullTimeoutAndBoundedErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var held []net.Conn
-	var mu gosync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	ln := testenv.SilentServer(t, "tcp", "127.0.0.1:0")
 	p := puller(t, filepath.Join(t.TempDir(), "cache"), func(o *sync.Options) { o.Timeout = 300 * time.Millisecond })
-	_, err = p.Pull(context.Background(), sync.Source{Repo: "http://" + ln.Addr().String() + "/specs.git"})
+	_, err := p.Pull(context.Background(), sync.Source{Repo: "http://" + ln.Addr().String() + "/specs.git"})
 	if !errors.Is(err, sync.ErrUnreachable) || !strings.Contains(err.Error(), "no answer within 300ms; check the server and the network, or raise --git-timeout") {
 		t.Errorf("silent server: err = %v", err)
 	}

@@ -2,41 +2,17 @@ package docker
 
 import (
 	"context"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmsync/swarmsync/internal/testenv"
 )
 
 // An engine that stops answering costs RequestTimeout per request.
 func TestRequestTimeout(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	testenv.SilentServer(t, "unix", sock)
 	s, err := New("unix://"+sock, WithRequestTimeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
