@@ -2,9 +2,13 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
 )
 
 // Schedule says when the next pass is due (robfig/cron's Schedule).
@@ -36,7 +40,9 @@ type Loaded struct {
 	// Schedule is the spec's schedule.reconcile: it replaces the loop's
 	// schedule from this pass on.
 	Schedule Schedule
-	// PauseOnFailure is update.failureAction == pause.
+	// PauseOnFailure is update.failureAction == pause: a failed step of a
+	// rolling replacement pauses the loop until the commit changes (other
+	// failures back off and retry).
 	PauseOnFailure bool
 	// Apply observes, plans and applies the spec through the leader.
 	Apply func(ctx context.Context) (Applied, error)
@@ -46,6 +52,8 @@ type Loaded struct {
 
 // Applied is what Loaded.Apply did.
 type Applied struct {
+	// Plan is the plan applied (nil when there was none to apply).
+	Plan *plan.Plan
 	// Result is the apply's outcome (nil when no plan was applied).
 	Result *Result
 	// Steps is how many steps the plan had.
@@ -78,8 +86,9 @@ type PassReport struct {
 // watches leadership continuously, and only the one whose endpoint is the
 // Swarm leader loads the spec and applies it. A pass starts on the spec's
 // schedule, on Trigger (a verified webhook), and at once when this endpoint
-// becomes leader. Failed passes back off; a step failure under
-// failureAction pause keeps the loop paused until the spec's commit changes.
+// becomes leader. Failed passes back off; a failed step of a rolling
+// replacement under failureAction pause keeps the loop paused until the
+// spec's commit changes.
 type Reconciler struct {
 	// Schedule is used until the first pass loads the spec's own.
 	Schedule Schedule
@@ -135,8 +144,10 @@ type LoopStatus struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	// Failures counts consecutive failed passes (the backoff's n).
 	Failures int `json:"consecutive_failures"`
-	// PausedAt is the commit the loop is paused at ("" when not paused).
-	PausedAt string `json:"paused_at,omitempty"`
+	// PausedAt is the commit the loop is paused at ("" when not paused),
+	// and PauseError the failure that paused it.
+	PausedAt   string `json:"paused_at,omitempty"`
+	PauseError string `json:"pause_error,omitempty"`
 }
 
 // Status returns a copy of the loop's status.
@@ -336,7 +347,11 @@ func (r *Reconciler) pass(ctx context.Context, trigger string) {
 	}
 	switch rep.Result {
 	case ResultFailed:
-		r.status.Failures++
+		// Another holder's lease (a crashed leader's lapses after its TTL)
+		// is waited for on the schedule, not backed off from.
+		if !errors.Is(rep.Err, providers.ErrLeaseHeld) {
+			r.status.Failures++
+		}
 		if rep.Err != nil {
 			r.status.LastError = rep.Err.Error()
 		}
@@ -386,7 +401,7 @@ func (r *Reconciler) run(ctx context.Context, trigger string, start time.Time) P
 	r.mu.Lock()
 	pausedAt := r.status.PausedAt
 	if pausedAt != "" && pausedAt != ld.Commit {
-		r.status.PausedAt = "" // a new commit lifts the pause
+		r.status.PausedAt, r.status.PauseError = "", "" // a new commit lifts the pause
 		pausedAt = ""
 	}
 	r.mu.Unlock()
@@ -400,10 +415,28 @@ func (r *Reconciler) run(ctx context.Context, trigger string, start time.Time) P
 		return rep
 	}
 	rep.Result, rep.Err = ResultFailed, err
-	if ld.PauseOnFailure && rep.Applied.Result != nil && len(rep.Applied.Result.IDs(StatusFailed)) > 0 {
+	if ld.PauseOnFailure && replacementFailed(rep.Applied) {
 		r.mu.Lock()
-		r.status.PausedAt = ld.Commit
+		r.status.PausedAt, r.status.PauseError = ld.Commit, err.Error()
 		r.mu.Unlock()
 	}
 	return rep
+}
+
+// replacementFailed reports whether a failed step belongs to a rolling
+// replacement (a batch of the update policy).
+func replacementFailed(a Applied) bool {
+	if a.Plan == nil || a.Result == nil {
+		return false
+	}
+	batch := map[string]bool{}
+	for _, s := range a.Plan.Steps {
+		batch[s.ID] = s.Batch > 0
+	}
+	for _, id := range a.Result.IDs(StatusFailed) {
+		if batch[id] {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/swarmsync/swarmsync/plan"
+	"github.com/swarmsync/swarmsync/providers"
 )
 
 // manualClock is a virtual clock that moves only when the test advances it.
@@ -285,23 +287,37 @@ func TestReconcilerBackoff(t *testing.T) {
 	}
 }
 
-// TestReconcilerPause: a failed step under failureAction pause stops
-// applying at that commit (shown in the status), until the commit changes.
+// TestReconcilerPause: a failed step of a rolling replacement under
+// failureAction pause stops applying at that commit (shown in the status),
+// until the commit changes; another failed step only backs off.
 func TestReconcilerPause(t *testing.T) {
 	l := newLoop(t)
 	l.leader.Store(true)
 	var hook recLoopHook
 	l.r.Hook = &hook
+	// A failed step outside a replacement batch backs off, no pause.
 	l.applyFn = func(context.Context) (Applied, error) {
-		return Applied{Steps: 2, Result: &Result{Steps: []StepResult{{ID: "launch", Action: plan.ActionLaunch, Status: StatusFailed}, {ID: "join", Status: StatusNotRun}}}}, errors.New("step launch failed")
+		return Applied{Steps: 1, Plan: &plan.Plan{Steps: []plan.Step{{ID: "remove"}}},
+			Result: &Result{Steps: []StepResult{{ID: "remove", Action: plan.ActionRemoveNode, Status: StatusFailed}}}}, errors.New("step remove failed")
 	}
 	l.run()
 	st := l.settled(1, 0)
-	if st.PausedAt != "c1" || st.LastResult != ResultFailed {
+	if st.PausedAt != "" || st.Failures != 1 {
+		t.Fatalf("status = %+v, want a failure, no pause", st)
+	}
+	l.mu.Lock()
+	l.applyFn = func(context.Context) (Applied, error) {
+		return Applied{Steps: 2, Plan: &plan.Plan{Steps: []plan.Step{{ID: "launch", Batch: 1}, {ID: "join", Batch: 1}}},
+			Result: &Result{Steps: []StepResult{{ID: "launch", Action: plan.ActionLaunch, Status: StatusFailed}, {ID: "join", Status: StatusNotRun}}}}, errors.New("step launch failed")
+	}
+	l.mu.Unlock()
+	l.clock.Advance(time.Minute)
+	st = l.settled(2, 0)
+	if st.PausedAt != "c1" || st.LastResult != ResultFailed || st.PauseError != "step launch failed" {
 		t.Fatalf("status = %+v, want paused at c1", st)
 	}
 	l.clock.Advance(time.Minute)
-	st = l.settled(2, 0)
+	st = l.settled(3, 0)
 	if st.LastResult != ResultPaused || st.PausedAt != "c1" {
 		t.Errorf("status = %+v, want still paused", st)
 	}
@@ -309,14 +325,14 @@ func TestReconcilerPause(t *testing.T) {
 	l.commit, l.applyFn = "c2", nil
 	l.mu.Unlock()
 	l.r.Trigger(TriggerWebhook)
-	st = l.settled(3, 0)
+	st = l.settled(4, 0)
 	if st.PausedAt != "" || st.LastResult != ResultOK || st.LastCommit != "c2" {
 		t.Errorf("status = %+v, want unpaused at c2", st)
 	}
-	if diff := cmp.Diff([]string{"start:c1", "webhook:c2"}, l.appliedList()); diff != "" {
+	if diff := cmp.Diff([]string{"start:c1", "schedule:c1", "webhook:c2"}, l.appliedList()); diff != "" {
 		t.Errorf("applies (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]bool{true, true, false}, hook.pausedList()); diff != "" {
+	if diff := cmp.Diff([]bool{false, true, true, false}, hook.pausedList()); diff != "" {
 		t.Errorf("paused reports (-want +got):\n%s", diff)
 	}
 }
@@ -349,4 +365,21 @@ func (h *recLoopHook) pausedList() []bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]bool(nil), h.paused...)
+}
+
+// TestReconcilerLeaseHeldIsNoFailure: a pass refused by another holder's
+// lease retries on the schedule (a crashed leader's lease lapses), without
+// backing off.
+func TestReconcilerLeaseHeldIsNoFailure(t *testing.T) {
+	l := newLoop(t)
+	l.leader.Store(true)
+	l.loadErr = fmt.Errorf("refusing to apply --auto, nothing was changed: %w", providers.ErrLeaseHeld)
+	l.run()
+	for n := 1; n <= 5; n++ {
+		st := l.settled(n, 0)
+		if st.Failures != 0 || st.LastResult != ResultFailed || st.NextPass.Sub(st.LastEnd) != time.Minute {
+			t.Fatalf("pass %d: %+v", n, st)
+		}
+		l.clock.Advance(time.Minute)
+	}
 }

@@ -202,7 +202,7 @@ func (d *daemon) load(ctx context.Context) (apply.Loaded, error) {
 			Cloud: cloud, Swarm: sw, Dialer: dialerFor(cloud),
 			Clock: apply.SystemClock{}, Logger: d.log, Stop: d.stop, Lease: lease,
 		})
-		return apply.Applied{Result: res, Steps: len(p.Steps)}, err
+		return apply.Applied{Plan: p, Result: res, Steps: len(p.Steps)}, err
 	}
 	return ld, nil
 }

@@ -141,6 +141,15 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		fmt.Fprint(f, s)
 		f.Close()
 	}
+	// A 30 s joinTimeout: an instance left half-booted by the killed
+	// leader's process is replaced that long after its launch.
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(specPath, bytes.Replace(b, []byte("joinTimeout: 2m"), []byte("joinTimeout: 30s"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	appendSpec("schedule:\n  reconcile: \"@every 1h\"\n")
 	gitIn(t, repo, "init", "-q", "-b", "main")
 	gitIn(t, repo, "add", "-A")
@@ -258,10 +267,128 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		`sum(swarmsync_leader)`: 1,
 	} {
 		var v float64
-		if err := lab.Poll(ctx, func() (bool, error) { v = promQuery(t, prom, q); return v >= min, nil }); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := lab.Poll(pctx, func() (bool, error) { v = promQuery(t, prom, q); return v >= min, nil })
+		cancel()
+		if err != nil {
 			t.Errorf("prometheus: %s = %v, want ≥ %v", q, v, min)
 		}
 	}
+
+	// Leader loss during a scale-up: workers 3 → 5 by webhook; once a new
+	// worker has joined, the leader's machine dies (its dockerd and daemon
+	// killed, its instance terminated).
+	watch := startQuorumWatch(t, cloud)
+	spec = bytes.Replace(spec, []byte("    count: 3\n"), []byte("    count: 5\n"), 1)
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, repo, "commit", "-q", "-a", "-m", "5 workers")
+	c5 := gitIn(t, repo, "rev-parse", "HEAD")
+	body = []byte(`{"ref":"refs/heads/main","after":"` + c5 + `"}`)
+	if code := postWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-3"); code != http.StatusAccepted {
+		t.Fatalf("webhook to the leader answered %d", code)
+	}
+	// The kill comes once the launch call has returned and a new worker
+	// has joined: killing the process in the middle of a local launch would
+	// kill the local "cloud" itself, which EC2 never is.
+	lsw, err := docker.New(cloud.Endpoint(leader.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Poll(ctx, func() (bool, error) {
+		obs, err := lsw.Observe(ctx)
+		if err != nil {
+			return false, nil
+		}
+		n := 0
+		for _, nd := range obs.Nodes {
+			if nd.Role == providers.RoleWorker && nd.State == providers.NodeReady {
+				n++
+			}
+		}
+		if n <= 3 {
+			return false, nil
+		}
+		logs, _ := os.ReadFile(leader.out.Name())
+		return bytes.Contains(logs, []byte("msg=launched step=launch-workers-general")), nil
+	}); err != nil {
+		t.Fatalf("no worker joined for 5 workers: %v\n%s", err, daemonLogs(daemons))
+	}
+	lsw.Close()
+	killed := time.Now()
+	_ = leader.cmd.Process.Kill()
+	sock := strings.TrimPrefix(cloud.Endpoint(leader.id), "unix://")
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(sock), "dockerd.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	terminated := make(chan error, 1)
+	go func() { terminated <- cloud.Terminate(context.Background(), "gitops", []string{leader.id}) }()
+	var next *labDaemon
+	var elected time.Time
+	if err := lab.Poll(ctx, func() (bool, error) {
+		for _, d := range followers {
+			sw, err := docker.New(cloud.Endpoint(d.id))
+			if err != nil {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			ok, err := sw.IsLeader(cctx)
+			cancel()
+			sw.Close()
+			if err == nil && ok {
+				next, elected = d, time.Now()
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("no new leader: %v", err)
+	}
+	t.Logf("FIGURE leader machine killed → new leader elected (seen, polled every %s): %s", lab.PollInterval, elected.Sub(killed).Round(time.Millisecond))
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st = next.status(t)
+		return st.LastTrigger == apply.TriggerLeader && st.LastStart.After(killed), nil
+	}); err != nil {
+		t.Fatalf("the new leader's daemon started no pass: %+v\n%s", st, daemonLogs(followers))
+	}
+	t.Logf("FIGURE new leader elected → its daemon's pass started: %s", st.LastStart.Sub(elected).Round(time.Millisecond))
+	if err := <-terminated; err != nil {
+		t.Fatalf("terminating the killed leader's instance: %v", err)
+	}
+	waitShape(ctx, t, cloud, next, c5, 3, 5, followers)
+	t.Logf("FIGURE leader machine killed → 3 Ready managers and 5 Ready workers again: %s", time.Since(killed).Round(10*time.Millisecond))
+	samples, leaderless, lost := watch()
+	if len(lost) > 0 {
+		t.Errorf("quorum lost in %d of %d samples:\n%s", len(lost), samples, strings.Join(lost, "\n"))
+	}
+	t.Logf("FIGURE quorum watch: %d samples, none below quorum; %d (%s) without any manager answering during the election", samples, leaderless, time.Duration(leaderless)*300*time.Millisecond)
+	var v float64
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pcancel()
+	if err := lab.Poll(pctx, func() (bool, error) {
+		v = promQuery(t, prom, `sum(swarmsync_passes_total{result="ok",trigger="leader"})`)
+		return v >= 1, nil
+	}); err != nil {
+		t.Errorf("prometheus: no ok pass started on becoming leader (%v)", v)
+	}
+	// The local provider runs a machine's user data from the process that
+	// launched it: a worker of the killed leader's last launch may never
+	// join, and is then replaced after joinTimeout (at most one here).
+	m, w := countInstances(t, cloud, "managers", true), countInstances(t, cloud, "workers/general", true)
+	t.Logf("instances ever launched: %d managers, %d workers", m, w)
+	if m != 4 || w < 5 || w > 6 || countInstances(t, cloud, "workers/general", false) != 5 {
+		t.Errorf("instances ever launched: %d managers, %d workers; want 4 (3 and the replacement) and 5 (6 with a replaced half-booted one), 5 live", m, w)
+		insts, _ := cloud.Instances(context.Background(), "gitops")
+		for _, in := range insts {
+			t.Logf("%s %s %s launched %s tags %v", in.ID, in.Group, in.State, in.LaunchedAt.Format("15:04:05.000"), in.Tags)
+		}
+		t.Logf("killed at %s", killed.Format("15:04:05.000"))
+		t.Log(daemonLogs(followers))
+	}
+
 }
 
 // startLabDaemon starts apply --auto for manager in and its listener at the
@@ -287,7 +414,9 @@ func startLabDaemon(t *testing.T, cloud *local.Cloud, in providers.Instance, bin
 	}
 	cmd := exec.Command(bin, "apply", "--auto", "--repo", repo, "--listen", hostAddr,
 		"--peer-port", strconv.Itoa(daemonPort), "--webhook-secret-file", secretFile, "--cache-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cloud.Endpoint(in.ID), localStateEnv+"="+state)
+	// A 6 s lease: a killed leader's lease lapses that long after its last
+	// renewal (60 s by default).
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cloud.Endpoint(in.ID), localStateEnv+"="+state, leaseTTLEnv+"=6s")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -313,8 +442,15 @@ func daemonLogs(ds []*labDaemon) string {
 	for _, d := range ds {
 		data, _ := os.ReadFile(d.out.Name())
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if len(lines) > 15 {
-			lines = lines[len(lines)-15:]
+		var keep []string
+		for _, l := range lines {
+			if !strings.Contains(l, "trigger=schedule") {
+				keep = append(keep, l)
+			}
+		}
+		lines = keep
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
 		}
 		fmt.Fprintf(&b, "--- daemon of %s (%s):\n%s\n", d.id, d.addr, strings.Join(lines, "\n"))
 	}
@@ -458,4 +594,136 @@ func promQuery(t *testing.T, addr, q string) float64 {
 	s, _ := r.Data.Result[0].Value[1].(string)
 	v, _ := strconv.ParseFloat(s, 64)
 	return v
+}
+
+// countInstances counts the instances of group: live ones, or every one
+// ever launched (terminated included).
+func countInstances(t *testing.T, cloud *local.Cloud, group string, all bool) int {
+	t.Helper()
+	insts, err := cloud.Instances(context.Background(), "gitops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range insts {
+		if in.Group == group && (all || in.State != providers.StateTerminated) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitShape waits until the daemon d applied commit ok and the Swarm has
+// exactly managers Ready managers and workers Ready workers, and no other
+// node.
+func waitShape(ctx context.Context, t *testing.T, cloud *local.Cloud, d *labDaemon, commit string, managers, workers int, ds []*labDaemon) {
+	t.Helper()
+	sw, err := docker.New(cloud.Endpoint(d.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	var got string
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st := d.status(t)
+		if st.LastCommit != commit || st.LastResult != apply.ResultOK || st.LastSteps != 0 {
+			got = fmt.Sprintf("daemon %+v", st)
+			return false, nil
+		}
+		obs, err := sw.Observe(ctx)
+		if err != nil {
+			return false, nil
+		}
+		m, w, other := 0, 0, 0
+		for _, n := range obs.Nodes {
+			switch {
+			case n.State != providers.NodeReady:
+				other++
+			case n.Role == providers.RoleManager:
+				m++
+			default:
+				w++
+			}
+		}
+		got = fmt.Sprintf("%d managers, %d workers Ready, %d other nodes", m, w, other)
+		return m == managers && w == workers && other == 0, nil
+	}); err != nil {
+		t.Fatalf("commit %.8s: %s; want %d and %d Ready and nothing else\n%s", commit, got, managers, workers, daemonLogs(ds))
+	}
+}
+
+// startQuorumWatch samples the Swarm every 300 ms through every running
+// manager; a sample is bad when a manager answers with fewer reachable
+// managers than the raft membership's quorum, and leaderless when no
+// manager answers at all (the Swarm API waits for a leader during an
+// election). stop returns the samples, the leaderless count and the bad
+// ones.
+func startQuorumWatch(t *testing.T, cloud *local.Cloud) (stop func() (int, int, []string)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	samples, leaderless := 0, 0
+	var bad []string
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			insts, _ := cloud.Instances(ctx, "gitops")
+			var reasons []string
+			good, answered := false, false
+			for _, in := range insts {
+				if in.Group != "managers" || in.State != providers.StateRunning || good {
+					continue
+				}
+				sw, err := docker.New(cloud.Endpoint(in.ID))
+				if err != nil {
+					continue
+				}
+				sctx, c := context.WithTimeout(ctx, 2*time.Second)
+				obs, err := sw.Observe(sctx)
+				c()
+				sw.Close()
+				if err != nil {
+					reasons = append(reasons, in.ID+": "+err.Error())
+					continue
+				}
+				answered = true
+				members, reachable := 0, 0
+				for _, n := range obs.Nodes {
+					if n.Role == providers.RoleManager {
+						members++
+						if n.Reachability == providers.Reachable {
+							reachable++
+						}
+					}
+				}
+				good = reachable >= members/2+1
+				if !good {
+					reasons = append(reasons, fmt.Sprintf("%s: %d of %d managers reachable", in.ID, reachable, members))
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			samples++
+			if !answered {
+				leaderless++
+			} else if !good {
+				bad = append(bad, time.Now().Format("15:04:05.000")+" "+strings.Join(reasons, "; "))
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	var once bool
+	stop = func() (int, int, []string) {
+		if !once {
+			once = true
+			cancel()
+			<-done
+		}
+		return samples, leaderless, bad
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
