@@ -243,7 +243,13 @@ func (l *loader) loadYAML(f File) {
 	}
 	dec := yaml.NewDecoder(f.Name, bytes.NewReader(f.Data))
 	for {
-		expr, err := dec.Extract()
+		expr, err := extractYAML(dec)
+		var crash *decoderPanic
+		if errors.As(err, &crash) {
+			l.diags = append(l.diags, Diagnostic{Pos: Pos{File: f.Name}, Summary: "YAML the decoder cannot read",
+				Detail: fmt.Sprintf("it failed on this file (%v); write plain YAML with LF line breaks", crash.value)})
+			return
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -253,6 +259,23 @@ func (l *loader) loadYAML(f File) {
 		}
 		l.yamlDocument(f.Name, expr)
 	}
+}
+
+// decoderPanic is a panic of the YAML decoder on some input (seen with
+// bare carriage returns), turned into an error.
+type decoderPanic struct{ value any }
+
+func (d *decoderPanic) Error() string { return fmt.Sprintf("YAML decoder panic: %v", d.value) }
+
+// extractYAML is dec.Extract with a panic of the decoder turned into an
+// error: a spec must not crash the process.
+func extractYAML(dec *yaml.Decoder) (expr ast.Expr, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &decoderPanic{value: r}
+		}
+	}()
+	return dec.Extract()
 }
 
 func (l *loader) yamlSyntaxError(file string, data []byte, err error) {
