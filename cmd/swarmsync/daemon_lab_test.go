@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/gitserve"
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/internal/testenv"
 	"github.com/swarmsync/swarmsync/providers"
@@ -117,8 +118,9 @@ func gitIn(t *testing.T, dir string, args ...string) string {
 }
 
 // TestDaemonGitOpsOnLabManagers: the daemon on each of 3 lab managers, the
-// spec in a Git repository. A push raising the worker count and a signed
-// webhook delivered to a FOLLOWER's daemon: the leader's daemon applies it.
+// spec in a Git repository served by git daemon. A push raising the worker
+// count and a signed webhook delivered to a FOLLOWER's daemon: the leader's
+// daemon applies it.
 // A bad signature changes nothing and is counted. A later push is picked
 // up by the schedule alone. A real Prometheus scrapes the daemons.
 //
@@ -154,9 +156,16 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	gitIn(t, repo, "init", "-q", "-b", "main")
 	gitIn(t, repo, "add", "-A")
 	gitIn(t, repo, "commit", "-q", "-m", "3 managers, 1 worker")
+	// The spec lives on a real Git server (git daemon on loopback); every
+	// commit below is pushed to it, as a merged pull request would be.
+	base := t.TempDir()
+	bare := filepath.Join(base, "specs.git")
+	gitIn(t, base, "clone", "-q", "--bare", repo, bare)
+	remote := gitserve.StartDaemon(t, base).URL + "specs.git"
+	push := func() { gitIn(t, repo, "push", "-q", bare, "main") }
 	rec := &cliRecorder{}
 	start := time.Now()
-	if code, out, errs := rec.run("apply", "--repo", repo, "--yes"); code != 0 {
+	if code, out, errs := rec.run("apply", "--repo", remote, "--yes"); code != 0 {
 		t.Fatalf("bootstrap: exit %d\n%s\n%s", code, out, errs)
 	}
 	t.Logf("bootstrap 3+1: %s", time.Since(start).Round(10*time.Millisecond))
@@ -179,7 +188,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		if in.Group != "managers" || in.State == providers.StateTerminated {
 			continue
 		}
-		daemons = append(daemons, startLabDaemon(t, cloud, in, bin, repo, state, secretFile))
+		daemons = append(daemons, startLabDaemon(t, cloud, in, bin, remote, state, secretFile))
 	}
 	if len(daemons) != 3 {
 		t.Fatalf("%d manager daemons, want 3", len(daemons))
@@ -218,6 +227,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		t.Fatal(err)
 	}
 	gitIn(t, repo, "commit", "-q", "-a", "-m", "2 workers")
+	push()
 	c2 := gitIn(t, repo, "rev-parse", "HEAD")
 	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
 	before := leader.status(t)
@@ -254,6 +264,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		t.Fatal(err)
 	}
 	gitIn(t, repo, "commit", "-q", "-a", "-m", "3 workers")
+	push()
 	c3 := gitIn(t, repo, "rev-parse", "HEAD")
 	waitWorkers(ctx, t, cloud, leader, c3, 3, daemons)
 
@@ -284,6 +295,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 		t.Fatal(err)
 	}
 	gitIn(t, repo, "commit", "-q", "-a", "-m", "5 workers")
+	push()
 	c5 := gitIn(t, repo, "rev-parse", "HEAD")
 	body = []byte(`{"ref":"refs/heads/main","after":"` + c5 + `"}`)
 	if code := postWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-3"); code != http.StatusAccepted {
