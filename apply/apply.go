@@ -398,7 +398,8 @@ func (e *executor) run(ctx context.Context, order []int) (*Result, error) {
 					running++
 					busy++
 					go func() {
-						done <- outcome{idx: -1, gate: k, err: e.batchGate(runCtx, k)}
+						err := recovered(fmt.Sprintf("the gate of batch %d of %s", k.batch, k.group), func() error { return e.batchGate(runCtx, k) })
+						done <- outcome{idx: -1, gate: k, err: err}
 					}()
 					continue
 				}
@@ -667,14 +668,25 @@ func (e *executor) launchedBy(stepID string) []providers.Instance {
 	return e.launched[stepID]
 }
 
-// recoveredStep is step with a panic turned into the step's error: a panic
-// on a step's goroutine would end the process with the runtime's exit code
-// 2, which means "changes".
+// recoveredStep is step with a panic turned into the step's error.
 func (e *executor) recoveredStep(ctx context.Context, s plan.Step) (insts []string, err error) {
+	err = recovered("step "+s.ID, func() error {
+		var err error
+		insts, err = e.step(ctx, s)
+		return err
+	})
+	return insts, err
+}
+
+// recovered runs f, turning a panic into an error that names what. Every
+// goroutine apply starts runs its calls into providers through it: a panic
+// on a goroutine ends the process with the runtime's exit code 2, which
+// means "changes".
+func recovered(what string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("internal error in step %s (a bug in swarmsync, please report it): %v", s.ID, r)
+			err = fmt.Errorf("internal error in %s (a bug in swarmsync, please report it): %v", what, r)
 		}
 	}()
-	return e.step(ctx, s)
+	return f()
 }

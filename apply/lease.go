@@ -155,7 +155,11 @@ func (l *Lease) renew(stop <-chan struct{}, done chan<- struct{}) {
 		l.mu.Lock()
 		lr, id := l.leaser, l.cur.ID
 		l.mu.Unlock()
-		cur, err := lr.RenewLease(ctx, id, l.o.TTL)
+		var cur providers.Lease
+		err := recovered("the lease renewal", func() (err error) {
+			cur, err = lr.RenewLease(ctx, id, l.o.TTL)
+			return err
+		})
 		if ctx.Err() != nil {
 			return
 		}

@@ -259,7 +259,11 @@ func (r *Reconciler) watchLeader(ctx context.Context) {
 
 // checkLeader asks once, records the answer, and signals a rise.
 func (r *Reconciler) checkLeader(ctx context.Context) (bool, error) {
-	leader, err := r.Leader(ctx)
+	var leader bool
+	err := recovered("the leadership check", func() (err error) {
+		leader, err = r.Leader(ctx)
+		return err
+	})
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
