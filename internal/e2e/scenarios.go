@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -200,59 +201,93 @@ func (q *quorumWatcher) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	// Ask every running manager who leads; any one answer that names a
-	// leader with a quorum of reachable managers is a good sample.
-	var reasons []string
+	// Ask every running manager at once, each with its own deadline (one
+	// manager that blocks, e.g. while it is being demoted, must not use up
+	// the others' time); any one answer that names a leader with a quorum
+	// of reachable managers is a good sample. The deadline outlasts a raft
+	// election (the Swarm API waits for the new leader), so only a Swarm
+	// that stays without a leader or a quorum makes a bad sample.
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		good    bool
+		reasons []string
+	)
 	for _, in := range insts {
 		if in.Group != schema.ManagersGroup || in.State != providers.StateRunning {
 			continue
 		}
-		ep, err := q.w.Endpoint(ctx, in)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: no endpoint (%v)", in.ID, err))
-			continue
-		}
-		st, err := ep.Observe(ctx)
-		ep.Close()
-		if err != nil || !st.Active {
-			reasons = append(reasons, fmt.Sprintf("%s: did not answer as an active manager (%v)", in.ID, err))
-			continue
-		}
-		members, reachable, leader := 0, 0, false
-		for _, n := range st.Nodes {
-			if n.Role != providers.RoleManager {
-				continue
+		wg.Add(1)
+		go func(in providers.Instance) {
+			defer wg.Done()
+			reason := q.ask(ctx, in)
+			mu.Lock()
+			defer mu.Unlock()
+			if reason == "" {
+				good = true
+			} else {
+				reasons = append(reasons, reason)
 			}
-			members++
-			if n.Reachability == providers.Reachable {
-				reachable++
-			}
-			leader = leader || n.Leader
-		}
-		if leader && reachable >= members/2+1 {
-			q.mu.Lock()
-			q.samples++
-			q.mu.Unlock()
-			return
-		}
-		reasons = append(reasons, fmt.Sprintf("%s: leader=%v reachable %d of %d", in.ID, leader, reachable, members))
+		}(in)
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // the watch ended during this sample: no verdict
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.samples++
+	if good {
+		return
 	}
 	if len(reasons) == 0 {
 		reasons = append(reasons, "no running manager")
 	}
-	q.mu.Lock()
-	q.samples++
+	sort.Strings(reasons)
 	q.bad = append(q.bad, fmt.Sprintf("%s %v", time.Now().Format("15:04:05.000"), reasons))
-	q.mu.Unlock()
 }
+
+// ask returns "" when the manager in answers with a leader and a quorum of
+// reachable managers, else why not.
+func (q *quorumWatcher) ask(ctx context.Context, in providers.Instance) string {
+	ctx, cancel := context.WithTimeout(ctx, quorumAnswerWithin)
+	defer cancel()
+	ep, err := q.w.Endpoint(ctx, in)
+	if err != nil {
+		return fmt.Sprintf("%s: no endpoint (%v)", in.ID, err)
+	}
+	st, err := ep.Observe(ctx)
+	ep.Close()
+	if err != nil || !st.Active {
+		return fmt.Sprintf("%s: did not answer as an active manager within %s (%v)", in.ID, quorumAnswerWithin, err)
+	}
+	members, reachable, leader := 0, 0, false
+	for _, n := range st.Nodes {
+		if n.Role != providers.RoleManager {
+			continue
+		}
+		members++
+		if n.Reachability == providers.Reachable {
+			reachable++
+		}
+		leader = leader || n.Leader
+	}
+	if leader && reachable >= members/2+1 {
+		return ""
+	}
+	return fmt.Sprintf("%s: leader=%v reachable %d of %d", in.ID, leader, reachable, members)
+}
+
+// quorumAnswerWithin is how long the watcher waits for one manager's
+// answer: longer than a raft election after a leader steps down (1–3 s
+// here), far shorter than a Swarm left without quorum.
+const quorumAnswerWithin = 8 * time.Second
 
 func (q *quorumWatcher) run(ctx context.Context) {
 	tk := time.NewTicker(300 * time.Millisecond)
 	defer tk.Stop()
 	for {
-		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		q.sample(sctx)
-		cancel()
+		q.sample(ctx)
 		select {
 		case <-ctx.Done():
 			return
