@@ -27,18 +27,22 @@ var (
 func (o Observed) check() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	// once records id at its place in seen, or reports it missing or twice.
+	once := func(seen map[string]string, kind, id, at string) {
+		switch prev, dup := seen[id]; {
+		case id == "":
+			bad("%s.id: missing: every %s needs its id", at, kind)
+		case dup:
+			bad("%s.id: %s %q is listed twice (also %s): an observation lists each %s once", at, kind, id, prev, kind)
+		default:
+			seen[id] = at
+		}
+	}
 	ids := map[string]string{}
 	instances := func(list string, in []providers.Instance) {
 		for i, x := range in {
 			at := fmt.Sprintf("%s[%d]", list, i)
-			switch prev, dup := ids[x.ID]; {
-			case x.ID == "":
-				bad("%s.id: missing: every instance needs its id", at)
-			case dup:
-				bad("%s.id: instance %q is listed twice (also %s): an observation lists each instance once", at, x.ID, prev)
-			default:
-				ids[x.ID] = at
-			}
+			once(ids, "instance", x.ID, at)
 			if !slices.Contains(instanceStates, x.State) {
 				bad("%s.state: unknown instance state %q: expected one of %s", at, x.State, join(instanceStates))
 			}
@@ -50,14 +54,7 @@ func (o Observed) check() error {
 	leaders := 0
 	for i, n := range o.Swarm.Nodes {
 		at := fmt.Sprintf("swarm.nodes[%d]", i)
-		switch prev, dup := nodes[n.ID]; {
-		case n.ID == "":
-			bad("%s.id: missing: every node needs its id", at)
-		case dup:
-			bad("%s.id: node %q is listed twice (also %s): an observation lists each node once", at, n.ID, prev)
-		default:
-			nodes[n.ID] = at
-		}
+		once(nodes, "node", n.ID, at)
 		if !slices.Contains(nodeRoles, n.Role) {
 			bad("%s.role: unknown role %q: expected one of %s", at, n.Role, join(nodeRoles))
 		}
