@@ -81,24 +81,21 @@ func (s *Server) describeSecurityGroups(p params) (string, *APIError) {
 	if apiErr != nil {
 		return "", apiErr
 	}
-	ids := p.list("GroupId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		if _, ok := s.sgs[id]; !ok {
-			return "", errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
-		}
+	groups, apiErr := selectResources(s.sgs, p.list("GroupId"),
+		func(id string) *APIError {
+			return errorf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+		},
+		func(g *securityGroup) bool {
+			return matchResource(fs, g.Tags, func(name string) []string { return sgFilters[name](g) })
+		})
+	if apiErr != nil {
+		return "", apiErr
 	}
 	var w xw
 	w.open("securityGroupInfo")
-	for _, id := range slices.Sorted(maps.Keys(s.sgs)) {
-		g := s.sgs[id]
-		if len(ids) > 0 && !slices.Contains(ids, id) {
-			continue
-		}
-		if !matchResource(fs, g.Tags, func(name string) []string { return sgFilters[name](g) }) {
-			continue
-		}
+	for _, g := range groups {
 		w.open("item")
 		w.text("ownerId", ownerID)
 		w.text("groupId", g.ID)
@@ -249,24 +246,21 @@ func (s *Server) describeSubnets(p params) (string, *APIError) {
 	if apiErr != nil {
 		return "", apiErr
 	}
-	ids := p.list("SubnetId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		if _, ok := s.subnets[id]; !ok {
-			return "", errorf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
-		}
+	subnets, apiErr := selectResources(s.subnets, p.list("SubnetId"),
+		func(id string) *APIError {
+			return errorf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
+		},
+		func(sn *subnetState) bool {
+			return matchResource(fs, nil, func(name string) []string { return subnetFilters[name](sn) })
+		})
+	if apiErr != nil {
+		return "", apiErr
 	}
 	var w xw
 	w.open("subnetSet")
-	for _, id := range slices.Sorted(maps.Keys(s.subnets)) {
-		sn := s.subnets[id]
-		if len(ids) > 0 && !slices.Contains(ids, id) {
-			continue
-		}
-		if !matchResource(fs, nil, func(name string) []string { return subnetFilters[name](sn) }) {
-			continue
-		}
+	for _, sn := range subnets {
 		w.open("item")
 		w.text("subnetId", sn.ID)
 		w.text("state", "available")
@@ -278,6 +272,24 @@ func (s *Server) describeSubnets(p params) (string, *APIError) {
 	}
 	w.close("subnetSet")
 	return w.String(), nil
+}
+
+// selectResources is a Describe call's selection: every id named must
+// exist (else notFound's error, as EC2 answers), and the result is the
+// resources named (all when none is) that match, in id order.
+func selectResources[T any](all map[string]T, ids []string, notFound func(id string) *APIError, match func(T) bool) ([]T, *APIError) {
+	for _, id := range ids {
+		if _, ok := all[id]; !ok {
+			return nil, notFound(id)
+		}
+	}
+	var out []T
+	for _, id := range slices.Sorted(maps.Keys(all)) {
+		if (len(ids) == 0 || slices.Contains(ids, id)) && match(all[id]) {
+			out = append(out, all[id])
+		}
+	}
+	return out, nil
 }
 
 // parseResourceFilters reads Filter.N for a resource kind whose supported
