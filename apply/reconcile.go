@@ -116,6 +116,8 @@ type Reconciler struct {
 	mu     sync.Mutex
 	status LoopStatus
 	wasLed bool
+	// answered is whether a leadership check has answered yet.
+	answered bool
 }
 
 // LoopStatus is what the status endpoint reports. LastError and
@@ -272,7 +274,11 @@ func (r *Reconciler) checkLeader(ctx context.Context) (bool, error) {
 	}
 	r.mu.Lock()
 	rose := leader && !r.wasLed
-	changed := leader != r.wasLed
+	// The first answer is logged too, so a follower's log says it follows.
+	changed := leader != r.wasLed || (!r.answered && err == nil)
+	if err == nil {
+		r.answered = true
+	}
 	r.wasLed = leader
 	r.status.Leader = leader
 	prevErr := r.status.LeaderError
