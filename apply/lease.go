@@ -104,6 +104,9 @@ func (l *Lease) Acquire(ctx context.Context, sw providers.Swarm) error {
 		return err
 	}
 	l.leaser, l.cur, l.held = lr, cur, true
+	if cur.TakenOver != "" {
+		l.o.Logger.Warn("took over the apply lease", "lease", cur.ID, "from", cur.TakenOver)
+	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.renew(l.stop, l.done)
 	return nil
@@ -124,15 +127,25 @@ func (l *Lease) Current() providers.Lease {
 }
 
 // MoveTo makes the lease go through sw from now on (after leadership moved
-// to sw's node; the lease itself is on the Swarm and moves with it).
-func (l *Lease) MoveTo(sw providers.Swarm) error {
+// to sw's node; the lease itself is on the Swarm and moves with it) and
+// renews it there at once, so the lease names sw's node as the holder's
+// before the next step: a lease naming a node that is down may be taken
+// over (providers.Taken). ErrLeaseLost when it was taken meanwhile.
+func (l *Lease) MoveTo(ctx context.Context, sw providers.Swarm) error {
 	lr, err := leaserOf(sw)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	l.leaser = lr
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if !l.held {
+		return fmt.Errorf("%w: this process does not hold it", providers.ErrLeaseLost)
+	}
+	cur, err := lr.RenewLease(ctx, l.cur.ID, l.o.TTL)
+	if err != nil {
+		return err
+	}
+	l.leaser, l.cur = lr, cur
 	return nil
 }
 
@@ -171,7 +184,9 @@ func (l *Lease) renew(stop <-chan struct{}, done chan<- struct{}) {
 			continue
 		}
 		l.mu.Lock()
-		l.cur = cur
+		if l.leaser == lr { // else MoveTo renewed through the new endpoint meanwhile
+			l.cur = cur
+		}
 		l.mu.Unlock()
 	}
 }

@@ -78,7 +78,7 @@ func (s *leasedSwarm) cas(decide func(providers.LeaseState) (*providers.Lease, e
 func (s *leasedSwarm) AcquireLease(ctx context.Context, r providers.LeaseRequest) (providers.Lease, error) {
 	s.ids++
 	id := fmt.Sprintf("%016x", s.ids)
-	l, err := s.cas(func(st providers.LeaseState) (*providers.Lease, error) { return providers.Taken(st, r, id) })
+	l, err := s.cas(func(st providers.LeaseState) (*providers.Lease, error) { return providers.Taken(st, r, id, "") })
 	if err != nil {
 		return providers.Lease{}, err
 	}
@@ -248,7 +248,7 @@ func TestLeaseModelTwoAppliers(t *testing.T) {
 				var err error
 				switch x.pending {
 				case "take":
-					l, err = providers.Taken(x.readSt, providers.LeaseRequest{Holder: x.name, TTL: ttl}, fmt.Sprintf("%s-%d", x.name, step))
+					l, err = providers.Taken(x.readSt, providers.LeaseRequest{Holder: x.name, TTL: ttl}, fmt.Sprintf("%s-%d", x.name, step), "")
 				case "renew":
 					l, err = providers.Renewed(x.readSt, x.held, ttl)
 				case "release":

@@ -128,7 +128,7 @@ func (e *executor) leaderFence(ctx context.Context) error {
 		return nl
 	}
 	if e.deps.Lease != nil {
-		if err := e.deps.Lease.MoveTo(found); err != nil {
+		if err := e.deps.Lease.MoveTo(ctx, found); err != nil {
 			return err
 		}
 	}

@@ -25,6 +25,16 @@ type Lease struct {
 	// Host and PID identify the holding process.
 	Host string `json:"host"`
 	PID  int    `json:"pid"`
+	// Node is the Swarm node ID of the endpoint the holder acts through,
+	// as of the last write (empty in leases written before it existed).
+	// Every mutating step of the holder goes through that node's engine
+	// after a leadership check there, so a holder whose node is down, gone
+	// or unreachable can no longer change the Swarm: its lease may be taken
+	// over before it expires (see Taken).
+	Node string `json:"node,omitempty"`
+	// TakenOver, when set, says whose unexpired lease this one replaced
+	// because that holder's node could no longer act (see Taken).
+	TakenOver string `json:"taken_over,omitempty"`
 	// Since is when the lease was taken, Renewed when it was last renewed
 	// and Expiry when it lapses unless renewed again.
 	Since   time.Time `json:"since"`
@@ -49,6 +59,10 @@ type LeaseState struct {
 	Held  bool
 	// Now is the Swarm's clock at the read.
 	Now time.Time
+	// HolderGone, when not empty, says why the holder's node can no longer
+	// act ("is down", "has left the Swarm", "is unreachable"); set by a
+	// Leaser about to take the lease, from the Swarm's node list.
+	HolderGone string
 }
 
 // Expired reports whether a held lease has lapsed at the read.
@@ -87,12 +101,14 @@ func (e *LeaseHeldError) Is(target error) bool { return target == ErrLeaseHeld }
 // the Swarm (providers/docker does). Every write is a compare-and-swap on
 // the swarm object's version; a lost race is re-read and judged again.
 type Leaser interface {
-	// AcquireLease takes the lease when no lease is held or the held one
-	// has expired; otherwise it fails with a *LeaseHeldError. The new
-	// lease gets a fresh ID.
+	// AcquireLease takes the lease when no lease is held, the held one
+	// has expired, or its holder's node is down, gone or unreachable (see
+	// Taken); otherwise it fails with a *LeaseHeldError. The new lease gets
+	// a fresh ID and records the endpoint's node.
 	AcquireLease(ctx context.Context, r LeaseRequest) (Lease, error)
 	// RenewLease extends the lease with this id by ttl from now (the
-	// Swarm's clock); ErrLeaseLost when the current lease is not id.
+	// Swarm's clock) and records the endpoint's node as the holder's;
+	// ErrLeaseLost when the current lease is not id.
 	RenewLease(ctx context.Context, id string, ttl time.Duration) (Lease, error)
 	// ReleaseLease removes the lease with this id; a lease that is no
 	// longer id is left alone (no error).
@@ -106,14 +122,31 @@ type Leaser interface {
 }
 
 // Taken is the lease a holder writes when it takes the lease read as st,
-// with a fresh id; a *LeaseHeldError when st holds a lease that has not
-// expired. Every Leaser decides with it, then writes with the version it
-// read (so of two writers that read the same version, one fails).
-func Taken(st LeaseState, r LeaseRequest, id string) (*Lease, error) {
-	if st.Held && !st.Expired() {
+// with a fresh id, through the endpoint of node; a *LeaseHeldError when st
+// holds a lease that has not expired and whose holder's node can still act
+// (st.HolderGone empty). Every Leaser decides with it, then writes with the
+// version it read (so of two writers that read the same version, one
+// fails).
+//
+// Taking over the lease of a holder whose node is down, gone or unreachable
+// is what lets a new leader's daemon act within seconds of losing the old
+// leader's machine, instead of a whole TTL later. It is safe because a
+// holder changes the Swarm only through its node's engine, after checking
+// there that it is the leader and that it still holds the lease: once the
+// node is gone, every later step of the holder fails its fence. At most a
+// cloud call already in flight (a launch or a termination, both chosen
+// from the holder's own plan, drained first) can still land.
+func Taken(st LeaseState, r LeaseRequest, id, node string) (*Lease, error) {
+	if st.Held && !st.Expired() && st.HolderGone == "" {
 		return nil, &LeaseHeldError{Lease: st.Lease, Now: st.Now}
 	}
-	return &Lease{ID: id, Holder: r.Holder, Host: r.Host, PID: r.PID, Since: st.Now, Renewed: st.Now, Expiry: st.Now.Add(r.TTL)}, nil
+	l := &Lease{ID: id, Holder: r.Holder, Host: r.Host, PID: r.PID, Node: node, Since: st.Now, Renewed: st.Now, Expiry: st.Now.Add(r.TTL)}
+	if st.Held && !st.Expired() {
+		o := st.Lease
+		l.TakenOver = fmt.Sprintf("lease %s of %q on host %q (pid %d), %s before its expiry: its node %s %s",
+			o.ID, o.Holder, o.Host, o.PID, o.Expiry.Sub(st.Now).Round(time.Second), o.Node, st.HolderGone)
+	}
+	return l, nil
 }
 
 // Renewed is lease id extended by ttl from st's time; ErrLeaseLost when st

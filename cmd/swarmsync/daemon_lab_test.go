@@ -87,20 +87,46 @@ func proxy(ln net.Listener, target string) {
 // labDaemon is one manager's apply --auto process.
 type labDaemon struct {
 	id, addr string // instance, and its address:daemonPort
+	hostAddr string // the daemon's own listener on the host's loopback
 	cmd      *exec.Cmd
 	out      *os.File
 }
 
 func (d *labDaemon) status(t *testing.T) apply.LoopStatus {
 	t.Helper()
+	st, _ := getStatus(d.addr)
+	return st
+}
+
+// getStatus reads a daemon's /status at addr.
+func getStatus(addr string) (apply.LoopStatus, error) {
 	var st apply.LoopStatus
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + d.addr + "/status")
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/status")
 	if err != nil {
-		return st
+		return st, err
 	}
 	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return st
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("/status answered %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// describeStatus is a daemon's /status as the test sees it through the
+// manager's namespace and directly on the host (a difference points at the
+// lab network, not the daemon).
+func (d *labDaemon) describeStatus() string {
+	var b strings.Builder
+	for _, a := range []struct{ name, addr string }{{"via namespace", d.addr}, {"on host", d.hostAddr}} {
+		st, err := getStatus(a.addr)
+		if err != nil {
+			fmt.Fprintf(&b, "status %s: %v\n", a.name, err)
+			continue
+		}
+		j, _ := json.Marshal(st)
+		fmt.Fprintf(&b, "status %s: %s\n", a.name, j)
+	}
+	return b.String()
 }
 
 // git runs git in dir with a fixed identity.
@@ -327,6 +353,13 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("no worker joined for 5 workers: %v\n%s", err, daemonLogs(daemons))
 	}
+	// The lease the leader's daemon holds in its pass: the new leader's
+	// daemon takes it over at once (its holder's node is gone) instead of
+	// waiting out the default 60 s TTL.
+	held, err := lsw.ReadLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lsw.Close()
 	killed := time.Now()
 	_ = leader.cmd.Process.Kill()
@@ -372,6 +405,20 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	}
 	waitShape(ctx, t, cloud, next, c5, 3, 5, followers)
 	t.Logf("FIGURE leader machine killed → 3 Ready managers and 5 Ready workers again: %s", time.Since(killed).Round(10*time.Millisecond))
+	if held.Held && !held.Expired() {
+		logs, _ := os.ReadFile(next.out.Name())
+		var took string
+		for _, line := range strings.Split(string(logs), "\n") {
+			if strings.Contains(line, "took over the apply lease") && strings.Contains(line, held.Lease.ID) {
+				took = line
+			}
+		}
+		if took == "" {
+			t.Errorf("the new leader's daemon did not take over the killed leader's lease %s (held until %s)\n%s", held.Lease.ID, held.Lease.Expiry, daemonLogs([]*labDaemon{next}))
+		} else {
+			t.Logf("the new leader's daemon: %s", took)
+		}
+	}
 	samples, leaderless, lost := watch()
 	if len(lost) > 0 {
 		t.Errorf("quorum lost in %d of %d samples:\n%s", len(lost), samples, strings.Join(lost, "\n"))
@@ -426,14 +473,14 @@ func startLabDaemon(t *testing.T, cloud *local.Cloud, in providers.Instance, bin
 	}
 	cmd := exec.Command(bin, "apply", "--auto", "--repo", repo, "--listen", hostAddr,
 		"--peer-port", strconv.Itoa(daemonPort), "--webhook-secret-file", secretFile, "--cache-dir", t.TempDir())
-	// A 6 s lease: a killed leader's lease lapses that long after its last
-	// renewal (60 s by default).
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cloud.Endpoint(in.ID), localStateEnv+"="+state, leaseTTLEnv+"=6s")
+	// The default lease TTL (60 s): the killed leader's lease is taken
+	// over because its node is gone, not waited out.
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cloud.Endpoint(in.ID), localStateEnv+"="+state)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &labDaemon{id: in.ID, addr: addr, cmd: cmd, out: out}
+	d := &labDaemon{id: in.ID, addr: addr, hostAddr: hostAddr, cmd: cmd, out: out}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -464,7 +511,7 @@ func daemonLogs(ds []*labDaemon) string {
 		if len(lines) > 40 {
 			lines = lines[len(lines)-40:]
 		}
-		fmt.Fprintf(&b, "--- daemon of %s (%s):\n%s\n", d.id, d.addr, strings.Join(lines, "\n"))
+		fmt.Fprintf(&b, "--- daemon of %s (%s):\n%s%s\n", d.id, d.addr, d.describeStatus(), strings.Join(lines, "\n"))
 	}
 	return b.String()
 }

@@ -27,6 +27,12 @@ func renderLease(w io.Writer, cluster string, st providers.LeaseState) {
 	l := st.Lease
 	fmt.Fprintf(w, "Apply lease of cluster %s:\n", cluster)
 	fmt.Fprintf(w, "  id      %s\n  holder  %q\n  host    %q\n  pid     %d\n", l.ID, l.Holder, l.Host, l.PID)
+	if l.Node != "" {
+		fmt.Fprintf(w, "  node    %s (the Swarm node it acts through)\n", l.Node)
+	}
+	if l.TakenOver != "" {
+		fmt.Fprintf(w, "  took over %s\n", l.TakenOver)
+	}
 	fmt.Fprintf(w, "  since   %s (%s ago)\n", l.Since.UTC().Format(time.RFC3339), st.Now.Sub(l.Since).Round(time.Second))
 	if st.Expired() {
 		fmt.Fprintf(w, "  expired %s ago\n", st.Now.Sub(l.Expiry).Round(time.Second))

@@ -109,8 +109,19 @@ func (s *Swarm) AcquireLease(ctx context.Context, r providers.LeaseRequest) (pro
 	if err != nil {
 		return providers.Lease{}, err
 	}
+	self, err := s.self(ctx)
+	if err != nil {
+		return providers.Lease{}, fmt.Errorf("failed to take the apply lease: %w", err)
+	}
 	l, err := s.casLease(ctx, func(st providers.LeaseState) (*providers.Lease, error) {
-		return providers.Taken(st, r, id)
+		if st.Held && !st.Expired() && st.Lease.Node != "" && st.Lease.Node != self {
+			gone, err := s.nodeGone(ctx, st.Lease.Node)
+			if err != nil {
+				return nil, err
+			}
+			st.HolderGone = gone
+		}
+		return providers.Taken(st, r, id, self)
 	})
 	if errors.Is(err, providers.ErrLeaseHeld) {
 		return providers.Lease{}, err
@@ -118,14 +129,44 @@ func (s *Swarm) AcquireLease(ctx context.Context, r providers.LeaseRequest) (pro
 	if err != nil {
 		return providers.Lease{}, fmt.Errorf("failed to take the apply lease: %w", err)
 	}
-	s.opts.logger.Info("took the apply lease", "lease", l.ID, "expiry", l.Expiry)
+	s.opts.logger.Info("took the apply lease", "lease", l.ID, "expiry", l.Expiry, "taken_over", l.TakenOver)
 	return *l, nil
+}
+
+// nodeGone says why node can no longer act for a lease holder ("is down",
+// "has left the Swarm", "is unreachable"), or "" when it may still act. It
+// asks the endpoint's engine, which answers from the Swarm's replicated
+// node list; an error other than "no such node" leaves the lease alone.
+func (s *Swarm) nodeGone(ctx context.Context, id string) (string, error) {
+	n, _, err := s.cli.NodeInspectWithRaw(ctx, id)
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, ErrNotFound) {
+			return "has left the Swarm", nil
+		}
+		return "", fmt.Errorf("failed to inspect the lease holder's node %s: %w", id, err)
+	}
+	switch {
+	case n.Status.State == swarm.NodeStateDown:
+		return "is down", nil
+	case n.ManagerStatus != nil && n.ManagerStatus.Reachability == swarm.ReachabilityUnreachable:
+		return "is unreachable", nil
+	}
+	return "", nil
 }
 
 // RenewLease extends the lease id (see providers.Leaser and Renewed).
 func (s *Swarm) RenewLease(ctx context.Context, id string, ttl time.Duration) (providers.Lease, error) {
+	self, err := s.self(ctx)
+	if err != nil {
+		return providers.Lease{}, fmt.Errorf("failed to renew the apply lease %s: %w", id, err)
+	}
 	l, err := s.casLease(ctx, func(st providers.LeaseState) (*providers.Lease, error) {
-		return providers.Renewed(st, id, ttl)
+		l, err := providers.Renewed(st, id, ttl)
+		if l != nil {
+			l.Node = self
+		}
+		return l, err
 	})
 	if err != nil {
 		return providers.Lease{}, fmt.Errorf("failed to renew the apply lease %s: %w", id, err)

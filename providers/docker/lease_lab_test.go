@@ -135,3 +135,87 @@ func TestLease(t *testing.T) {
 		t.Errorf("lease still there after force-unlock: %+v", st.Lease)
 	}
 }
+
+// TestLeaseTakeover: a lease names the node its holder acts through. While
+// that node is up, nobody else takes the lease; once its machine stops
+// (unreachable, then Down), a contender through the leader takes it at
+// once, long before its TTL; a renewal through another manager records
+// that manager as the holder's node.
+func TestLeaseTakeover(t *testing.T) {
+	l := startLabs(t, lab.Options{Managers: 3, Cluster: "takeover", NoImage: true, Heartbeat: time.Second})[0]
+	ctx := ctxFor(t, 4*time.Minute)
+	leader := must(l.Leader(ctx))(t)
+	leaderID := must(leader.SelfID(ctx))(t)
+	var follower, third providers.Instance
+	var followerSw, thirdSw *docker.Swarm
+	for _, m := range l.Managers {
+		sw := must(l.Swarm(m.ID))(t)
+		if must(sw.SelfID(ctx))(t) == leaderID {
+			continue
+		}
+		if followerSw == nil {
+			follower, followerSw = m, sw
+		} else {
+			third, thirdSw = m, sw
+		}
+	}
+	if thirdSw == nil {
+		t.Fatalf("no two followers among %d managers", len(l.Managers))
+	}
+	req := func(holder string) providers.LeaseRequest {
+		return providers.LeaseRequest{Holder: holder, Host: "host-" + holder, PID: 1, TTL: 10 * time.Minute}
+	}
+	// The holder acts through a follower's endpoint (the lease write is
+	// forwarded to the leader); the lease names that follower's node.
+	held := must(followerSw.AcquireLease(ctx, req("holder")))(t)
+	followerID := must(followerSw.SelfID(ctx))(t)
+	if held.Node != followerID {
+		t.Fatalf("lease names node %q, want the holder's endpoint node %s", held.Node, followerID)
+	}
+	if _, err := leader.AcquireLease(ctx, req("contender")); !errors.Is(err, providers.ErrLeaseHeld) {
+		t.Fatalf("taking a live lease whose holder's node is up: %v, want ErrLeaseHeld", err)
+	}
+
+	// The holder's machine stops: its lease is taken over, not waited out.
+	stopped := time.Now()
+	if err := l.Cloud.Stop(ctx, l.Cluster, follower.ID); err != nil {
+		t.Fatal(err)
+	}
+	var next providers.Lease
+	refused := 0
+	if err := lab.Poll(ctx, func() (bool, error) {
+		var err error
+		next, err = leader.AcquireLease(ctx, req("contender"))
+		if errors.Is(err, providers.ErrLeaseHeld) {
+			refused++
+			return false, nil
+		}
+		return err == nil, err
+	}); err != nil {
+		t.Fatalf("no takeover after the holder's node stopped: %v", err)
+	}
+	t.Logf("FIGURE holder's machine stopped → lease taken over: %s (%d refusals first)", time.Since(stopped).Round(10*time.Millisecond), refused)
+	if next.Node != leaderID || next.ID == held.ID {
+		t.Errorf("taken lease %+v: want a new id naming the leader's node %s", next, leaderID)
+	}
+	if !strings.Contains(next.TakenOver, held.ID) || !strings.Contains(next.TakenOver, followerID) {
+		t.Errorf("taken lease says %q: want the lease (%s) and node (%s) it replaced", next.TakenOver, held.ID, followerID)
+	}
+	if !next.Since.Before(held.Expiry) {
+		t.Errorf("taken at %s, after the old lease's expiry %s: that is no takeover", next.Since, held.Expiry)
+	}
+	if _, err := followerSw.RenewLease(ctx, held.ID, time.Minute); err == nil {
+		t.Error("the stopped holder's endpoint renewed a lease that was taken over")
+	}
+
+	// A renewal through another manager names that manager.
+	must(thirdSw.RenewLease(ctx, next.ID, 10*time.Minute))(t)
+	st := must(leader.ReadLease(ctx))(t)
+	if thirdID := must(thirdSw.SelfID(ctx))(t); st.Lease.Node != thirdID || st.Lease.ID != next.ID {
+		t.Errorf("after a renewal through %s the lease is %+v, want node %s", third.ID, st.Lease, thirdID)
+	}
+	// That node is up: the lease is held against everyone else again.
+	if _, err := leader.AcquireLease(ctx, req("late")); !errors.Is(err, providers.ErrLeaseHeld) {
+		t.Errorf("taking a live lease whose holder's node is up: %v, want ErrLeaseHeld", err)
+	}
+}
