@@ -337,3 +337,45 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// TestSubnetInUse: a second cluster on a subnet the host already routes
+// to another bridge is refused before anything is created (its machines
+// would run unreachable from the host), naming the interface.
+func TestSubnetInUse(t *testing.T) {
+	subnet, dir := lab.Reserve(t, "first")
+	first, err := local.New(lab.CloudConfig(dir, subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	req := func(cluster string) providers.LaunchRequest {
+		return providers.LaunchRequest{Cluster: cluster, Group: "managers", Count: 1, Image: "dockerd", InstanceType: "netns",
+			Tags: map[string]string{providers.TagConfig: "cfg-1"}, UserData: userData, IdempotencyToken: cluster + "/1"}
+	}
+	ins, err := first.Launch(ctx, req("first"))
+	if len(ins) > 0 {
+		t.Cleanup(func() {
+			if err := first.Terminate(context.Background(), "first", []string{ins[0].ID}); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := local.New(lab.CloudConfig(t.TempDir(), subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = second.Launch(ctx, req("second"))
+	if err == nil || !strings.Contains(err.Error(), "subnet "+subnet+" is already used by network interface "+first.BridgeName("first")) {
+		t.Fatalf("launching a second cluster on %s: %v, want a refusal naming %s", subnet, err, first.BridgeName("first"))
+	}
+	if all, err := second.Instances(ctx, "second"); err != nil || len(all) != 0 {
+		t.Errorf("the refused cluster has instances %v (%v), want none", all, err)
+	}
+	if name := second.BridgeName("second"); exec.Command("ip", "link", "show", name).Run() == nil {
+		t.Errorf("the refused cluster's bridge %s was created", name)
+	}
+}

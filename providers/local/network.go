@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -109,6 +110,13 @@ func ensureBridge(ctx context.Context, n network) error {
 		return err
 	}
 	if !linkExists(n.Bridge) {
+		// Two interfaces on one subnet make the host's route to the
+		// machines go to whichever came first: the machines would run,
+		// unreachable from the host.
+		if other := subnetUser(sp.prefix); other != "" {
+			return fmt.Errorf("subnet %s is already used by network interface %s (another local cluster, or one left behind): "+
+				"destroy that cluster, delete the interface, or give this one another provider.local.subnet", sp.prefix, other)
+		}
 		if err := run(ctx, "ip", "link", "add", n.Bridge, "type", "bridge"); err != nil {
 			return fmt.Errorf("failed to create bridge: %w", err)
 		}
@@ -129,6 +137,30 @@ func ensureBridge(ctx context.Context, n network) error {
 		}
 	}
 	return nil
+}
+
+// subnetUser names a network interface with an address in prefix, or "".
+func subnetUser(prefix netip.Prefix) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && prefix.Contains(ip.Unmap()) {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
 }
 
 // removeBridge deletes the FORWARD rule and the bridge.
