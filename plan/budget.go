@@ -46,10 +46,11 @@ func (b *builder) intentional() (int, error) {
 }
 
 // initBudget sets the removal budget to safety.maxRemovalsPerApply and
-// reserves from it the intentional removals and every self-healing one, so
+// reserves from it the intentional removals and every self-healing one
+// (ghost entries included), so
 // that rolling replacements only use what they leave.
 func (b *builder) initBudget(intentional int) {
-	heal := len(b.c.deadManagers)
+	heal := len(b.c.deadManagers) + len(b.c.ghosts)
 	for name, g := range b.c.groups {
 		heal += len(g.orphans) + len(g.misplaced)
 		if _, declared := desiredCount(b.d, name); declared {

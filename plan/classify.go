@@ -23,6 +23,9 @@ type classified struct {
 	raftReachable int
 	leader        string // node id
 	noSwarm       bool
+	// ghosts are worker entries of joins that never completed (ghost.go):
+	// removed. ghostManagers are manager ones: only noted.
+	ghosts, ghostManagers []*providers.Node
 }
 
 // groupState is one group's members by what must happen to them.
@@ -118,10 +121,18 @@ func (b *builder) classify() {
 			continue
 		}
 		// A node without a live owned instance: ours when it carries our
-		// engine label or group label.
+		// engine label or group label; else a ghost entry or foreign.
 		gname := n.Labels[providers.NodeLabelGroup]
-		if n.InstanceID() == "" && gname == "" {
+		switch {
+		case n.InstanceID() != "" || gname != "":
+		case !isGhost(n, b.d.Update.JoinTimeout.Duration, b.now):
 			c.foreign = append(c.foreign, n)
+			continue
+		case n.Role == providers.RoleManager:
+			c.ghostManagers = append(c.ghostManagers, n)
+			continue
+		default:
+			c.ghosts = append(c.ghosts, n)
 			continue
 		}
 		if id := n.InstanceID(); id != "" && n.State != providers.NodeDown {

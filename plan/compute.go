@@ -176,6 +176,7 @@ func (b *builder) build() error {
 			b.workers(name)
 		}
 	}
+	b.removeGhosts()
 	b.leaderLast()
 	b.environment()
 	b.foreignNotes()

@@ -12,9 +12,10 @@
 // only what it cannot. Files by concern: compute.go (Compute, the builder,
 // the order of a pass), classify.go and member.go (the observation sorted
 // into members), grace.go (nodes held within update.downGrace),
-// joinfail.go (failed joins, the surge bound on launches), budget.go
-// (removal budget and blast-radius refusals), window.go (disruption
-// windows), managers.go, workers.go (the groups),
+// joinfail.go (failed joins, the surge bound on launches), ghost.go (joins
+// that never completed), budget.go (removal budget and blast-radius
+// refusals), window.go (disruption windows), managers.go, workers.go (the
+// groups),
 // join.go and leave.go (the step sequences a machine joins and leaves by),
 // labels.go, rotation.go (join tokens), victims.go, notes.go, status.go,
 // network.go (network preflight, managed security group), targets.go
@@ -73,8 +74,24 @@
 //     group launches or replaces while one exists (scale-down and
 //     self-healing go on). Only a Down node whose instance is not listed is
 //     treated as gone: a machine really gone stops its heartbeat;
-//   - foreign: a node without our labels and no owned instance, or the node
-//     of an unowned instance: never touched, counted in the raft membership.
+//   - a ghost entry: a node no engine ever described and nothing labelled
+//     (no hostname, no engine labels, no node labels; state unknown or down,
+//     never Ready or disconnected, which only a node that registered with
+//     a dispatcher becomes), created at a known time update.joinTimeout or
+//     more before "now", matching no instance: a join that never completed
+//     (the joining machine died, the leader that issued its certificate was
+//     killed mid-join, the join timed out). Swarm creates the node object
+//     when it issues the certificate, and writes the description and Ready
+//     in one update when the engine registers; only a registered node gets
+//     tasks. So a worker entry ran nothing and holds no vote: it is removed
+//     (remove-node without drain, Step.Ghost; Swarm removes a node that is
+//     not Ready without force). A younger one may be a join in progress and
+//     one whose creation time is not known cannot be dated: both are
+//     foreign. A manager entry may be a raft member: it is left, and a note
+//     says how to remove it by hand (docker node demote, docker node rm);
+//   - foreign: a node without our labels and no owned instance (but a ghost
+//     entry), or the node of an unowned instance: never touched, counted in
+//     the raft membership.
 //
 // # Order of a pass
 //
@@ -105,6 +122,7 @@
 //     update.parallelism, each launching up to update.maxSurge replacements
 //     before its victims leave and the rest after them, each batch after
 //     the previous one. Label drift is corrected on members that stay.
+//   - Ghost entries are removed after the worker groups, each on its own.
 //   - Victims (scale-down, replacement) are picked one at a time: out of
 //     date first, then Down, then from the availability zone with the most
 //     members of the group (so what remains stays spread), then the oldest,
@@ -118,8 +136,8 @@
 // Removals the spec asks for (scale-down, prune) beyond
 // safety.maxRemovalsPerApply, or emptying a group of running nodes without
 // safety.allowEmpty, refuse the plan (RefusedError). Self-healing (dead and
-// misplaced managers, orphans, stale instances and broken workers of
-// declared groups) and the spec's removals are reserved first and planned
+// misplaced managers, orphans, ghost entries, stale instances and broken
+// workers of declared groups) and the spec's removals are reserved first and planned
 // in the order above, managers first (they unblock quorum); rolling
 // replacements use only what is left. Every terminate of an instance and
 // every remove-node of a node without an instance counts one removal
@@ -170,7 +188,7 @@
 // planned: launches, joins, labels, rotations, and self-healing of what is
 // already dead (a Down node whose instance is gone, a broken worker, an
 // instance whose node never joined, an unreachable manager whose node is
-// Down). A member whose node is Ready or about to join, or a reachable
+// Down, a ghost entry). A member whose node is Ready or about to join, or a reachable
 // manager, waits for a window: scale-down, prune, rolling replacement,
 // demoting a stray manager, removing an unreachable manager whose node
 // still runs. A note counts what is held back and names when the next

@@ -178,6 +178,13 @@ type Step struct {
 	// Removal marks the step that takes a member out of the cluster for
 	// good (counted against safety.maxRemovalsPerApply).
 	Removal bool `json:"removal,omitempty"`
+	// Ghost marks the remove-node of a node entry no engine ever described
+	// (a join that never completed: state unknown or down, no hostname):
+	// it ran no task and has no instance, so nothing is drained or
+	// terminated first and there is no Down to wait for. It must not make
+	// apply force the removal: Swarm removes a node that is not Ready
+	// without force, and refuses one that registered after all.
+	Ghost bool `json:"ghost,omitempty"`
 
 	// TargetGroups are the target group ARNs of register-targets,
 	// deregister-targets and await-deregistered (the instance is Instance,
