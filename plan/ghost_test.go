@@ -103,3 +103,28 @@ func TestGhostEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestGhostReserved: ghost entries are reserved from the removal budget
+// like orphans, so a rolling replacement does not take what they need.
+func TestGhostReserved(t *testing.T) {
+	spec := baseSpec()
+	spec.Safety.MaxRemovalsPerApply = 1
+	o := steady(spec)
+	for i := range o.Instances {
+		if o.Instances[i].Group == "workers/web" {
+			o.Instances[i].Config = "old-config"
+		}
+	}
+	o.Swarm.Nodes = append(o.Swarm.Nodes, providers.Node{ID: "g1", Role: providers.RoleWorker, Availability: providers.AvailabilityActive,
+		State: providers.NodeUnknown, CreatedAt: t0.Add(-time.Hour)})
+	p, err := Compute(spec, o, Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]stepView{{ActionRemoveNode, "g1"}}, view(p)); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+	if !slices.Contains(p.Notes, "2 out-of-date member(s) will be replaced in later passes: safety.maxRemovalsPerApply (1) is reached in this one.") {
+		t.Errorf("no note defers the replacements: %q", p.Notes)
+	}
+}

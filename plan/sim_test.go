@@ -58,6 +58,11 @@ type simNode struct {
 	// NodeLabelManaged) that the spec no longer has; keepKey is a label
 	// swarmsync never managed. Both "" when none.
 	oldKey, keepKey string
+	// ghost marks a node entry no engine ever described (a join that never
+	// completed): observed without hostname, labels or address, state
+	// unknown, or Down since downSince when that is set. inRaft marks a
+	// manager one that joined the raft membership (unreachable).
+	ghost, inRaft bool
 }
 
 type model struct {
@@ -129,6 +134,8 @@ type model struct {
 	failRand  *rand.Rand
 	failed    int
 	waited    time.Duration
+	// ghostsRemoved counts the ghost entries removed (all passes).
+	ghostsRemoved int
 }
 
 // fails decides whether step s fails when run (see model.failJoin).
@@ -303,6 +310,17 @@ func (m *model) observe() Observed {
 	}
 	for _, n := range m.nodes {
 		if m.hideNode[n.id] {
+			continue
+		}
+		if n.ghost {
+			x := providers.Node{ID: n.id, Role: n.role, Availability: n.avail, State: providers.NodeUnknown, CreatedAt: n.created}
+			if !n.downSince.IsZero() {
+				x.State, x.DownSince = providers.NodeDown, n.downSince
+			}
+			if n.inRaft {
+				x.Reachability = providers.Unreachable
+			}
+			o.Swarm.Nodes = append(o.Swarm.Nodes, x)
 			continue
 		}
 		x := providers.Node{ID: n.id, Hostname: "h-" + n.id, Role: n.role, Availability: n.avail, State: providers.NodeDown, Labels: maps.Clone(n.labels), CreatedAt: n.created}
@@ -568,6 +586,20 @@ func (m *model) apply(s Step, done map[string]bool) error {
 			return err
 		}
 		n := ns[0]
+		if s.Ghost != n.ghost {
+			return fmt.Errorf("remove-node of node %s says ghost=%v, but the node is a ghost entry: %v", n.id, s.Ghost, n.ghost)
+		}
+		if n.ghost {
+			// A ghost entry goes without drain (it never ran a task), as
+			// a removal; never while its join may be in progress.
+			if jt := m.spec.Update.JoinTimeout.Duration; n.created.Add(jt).After(m.now) {
+				return fmt.Errorf("removes ghost entry %s created at %s, less than update.joinTimeout (%s) before %s: its join may be in progress", n.id, n.created.Format(time.RFC3339), jt, m.now.Format(time.RFC3339))
+			}
+			if !s.Removal {
+				return fmt.Errorf("the removal of ghost entry %s is not counted as one", n.id)
+			}
+			m.ghostsRemoved++
+		}
 		if in := m.insts[n.inst]; in != nil && !in.live && n.ready {
 			// Its machine is gone: apply waits until the Swarm sees the
 			// node Down.
@@ -1139,6 +1171,85 @@ func (m *model) stamp(r *rand.Rand) {
 	}
 }
 
+// addGhosts adds, in one case of four with a swarm, node entries of joins
+// that never completed (ghost entries): up to six workers, or twenty to
+// forty in one such case of ten (what a run at scale leaves), and a
+// manager in one of three (in the raft membership or not). Half are older
+// than update.joinTimeout (exactly that old, at the least), half younger
+// (a join in progress, dated on the manager's clock, which is never
+// behind); half were marked Down after their creation (a leader change),
+// the others are unknown. It returns how many it added.
+func (m *model) addGhosts(r *rand.Rand) int {
+	if !m.swarm || r.IntN(4) > 0 {
+		return 0
+	}
+	jt := m.spec.Update.JoinTimeout.Duration
+	workers := 1 + r.IntN(6)
+	if r.IntN(10) == 0 {
+		workers = 20 + r.IntN(21)
+	}
+	roles := slices.Repeat([]providers.Role{providers.RoleWorker}, workers)
+	if r.IntN(3) == 0 {
+		roles = append(roles, providers.RoleManager)
+	}
+	for i, role := range roles {
+		n := &simNode{id: fmt.Sprintf("n-ghost-%02d", i), role: role, ghost: true, avail: providers.AvailabilityActive, labels: map[string]string{}}
+		n.inRaft = role == providers.RoleManager && r.IntN(2) == 0
+		if r.IntN(2) == 0 {
+			age := jt
+			if r.IntN(3) > 0 {
+				age += time.Duration(r.Int64N(int64(72 * time.Hour)))
+			}
+			n.created = m.now.Add(-age)
+		} else {
+			n.created = m.managerNow().Add(-time.Duration(r.Int64N(int64(jt))))
+		}
+		if r.IntN(2) == 0 {
+			n.downSince = n.created
+			if span := m.now.Sub(n.created); span > 0 {
+				n.downSince = n.created.Add(time.Duration(r.Int64N(int64(span))))
+			}
+		}
+		m.nodes[n.id] = n
+	}
+	return len(roles)
+}
+
+// checkGhosts checks what p does with the ghost entries: nothing acts on a
+// manager one or on one younger than update.joinTimeout; a note names each
+// old manager one with the commands to remove it by hand; every old worker
+// one is removed, unless a note says the removal budget left removals for
+// a later pass. It returns the old worker ones p leaves and the young ones.
+func checkGhosts(p *Plan, m *model) (deferred, young int, err error) {
+	jt := m.spec.Update.JoinTimeout.Duration
+	for _, id := range slices.Sorted(maps.Keys(m.nodes)) {
+		n := m.nodes[id]
+		if !n.ghost {
+			continue
+		}
+		old := !n.created.Add(jt).After(m.now)
+		touched := slices.IndexFunc(p.Steps, func(s Step) bool { return s.Node == id })
+		switch {
+		case touched >= 0 && (!old || n.role == providers.RoleManager):
+			return 0, 0, fmt.Errorf("step %s acts on ghost entry %s (%s, created %s, now %s)", p.Steps[touched].ID, id, n.role, n.created.Format(time.RFC3339), m.now.Format(time.RFC3339))
+		case !old:
+			young++
+		case n.role == providers.RoleManager:
+			if !slices.ContainsFunc(p.Notes, func(x string) bool {
+				return strings.HasPrefix(x, "Node "+id+" is a manager entry") && strings.Contains(x, "`docker node demote "+id+"` and `docker node rm "+id+"`")
+			}) {
+				return 0, 0, fmt.Errorf("old manager ghost entry %s is not named in a note: %q", id, p.Notes)
+			}
+		case touched < 0:
+			if !slices.ContainsFunc(p.Notes, func(x string) bool { return strings.Contains(x, "left for a later pass") }) {
+				return 0, 0, fmt.Errorf("ghost entry %s (created %s, now %s) is not removed, and no note says the budget defers it: %v, notes %q", id, n.created.Format(time.RFC3339), m.now.Format(time.RFC3339), view(p), p.Notes)
+			}
+			deferred++
+		}
+	}
+	return deferred, young, nil
+}
+
 // exposed returns the nodes that joined with a join token that is still
 // valid (no rotation since their join), when the model knows it.
 func (m *model) exposed() []string {
@@ -1213,6 +1324,9 @@ func (m *model) converged() error {
 		}
 	}
 	for _, n := range m.nodes {
+		if n.ghost && n.role == providers.RoleWorker && !n.created.Add(m.spec.Update.JoinTimeout.Duration).After(m.now) {
+			return fmt.Errorf("ghost entry %s (created %s) is still in the Swarm", n.id, n.created.Format(time.RFC3339))
+		}
 		in := m.insts[n.inst]
 		if (in == nil || !in.live) && !n.ready && (n.inst != "" || n.labels[providers.NodeLabelGroup] != "") {
 			return fmt.Errorf("dead node %s is still in the Swarm", n.id)
@@ -1543,7 +1657,12 @@ func heldUntil(p *Plan) (time.Time, bool) {
 // instances are listed): no launch goes beyond the spec counting what is
 // hidden (checkLaunchBound), nothing acts on a Ready node whose instance is
 // only hidden, every hidden instance is named in a note, and once the lag
-// ends re-planning converges.
+// ends re-planning converges. A quarter of the cases have ghost entries
+// (joins that never completed, addGhosts): no step touches a manager one
+// or one younger than update.joinTimeout, old worker ones are removed
+// without drain within the removal budget (a note says what it defers), a
+// note names each old manager one, and a converged cluster has no old
+// worker one left.
 func TestPlanProperties(t *testing.T) {
 	const cases = 10000
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -1603,6 +1722,18 @@ func TestPlanProperties(t *testing.T) {
 		killPass, killed := 0, -1
 		if kr.IntN(2) == 0 {
 			killPass = 1 + kr.IntN(2)
+		}
+		// In a quarter of the cases, ghost entries: joins that never
+		// completed, old and young (their own random stream).
+		var youngGhosts []string
+		if k := m.addGhosts(rand.New(rand.NewPCG(uint64(i), 0x9405))); k > 0 {
+			stats["ghost-cases"]++
+			stats["ghost-entries"] += k
+			for id, n := range m.nodes {
+				if n.ghost && n.role == providers.RoleWorker && n.created.Add(spec.Update.JoinTimeout.Duration).After(now) {
+					youngGhosts = append(youngGhosts, id)
+				}
+			}
 		}
 		if m.truthKnown && spec.JoinTokens.RotateAfterJoin && len(m.exposed()) > 0 {
 			stats["tokens-valid-at-start"]++
@@ -1688,6 +1819,13 @@ func TestPlanProperties(t *testing.T) {
 				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
 			}
 			stats["down-held"] += len(m.heldNodes())
+			if deferred, young, err := checkGhosts(p, m); err != nil {
+				js, _ := MarshalPlan(p)
+				t.Fatalf("pass %d: %v\n%s\nplan: %s", pass, err, before, js)
+			} else {
+				stats["ghost-removals-deferred"] += deferred
+				stats["ghost-young-left"] += young
+			}
 			if err := checkStopped(p, m); err != nil {
 				t.Fatalf("pass %d: %v\n%s", pass, err, before)
 			}
@@ -1850,6 +1988,12 @@ func TestPlanProperties(t *testing.T) {
 		for id := range unowned {
 			if in := m.insts[id]; !in.live {
 				t.Fatalf("unowned instance %s was terminated", id)
+			}
+		}
+		stats["ghost-removed"] += m.ghostsRemoved
+		for _, id := range youngGhosts {
+			if m.nodes[id] == nil {
+				stats["ghost-young-aged-then-removed"]++
 			}
 		}
 	}
