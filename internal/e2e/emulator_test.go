@@ -105,7 +105,7 @@ func emulatorScale(t *testing.T, n int) []EmulatorPhase {
 	cloud, err := aws.New(ctx, aws.Options{
 		Region: awsRegion, Endpoint: sim.URL(), Clock: clock,
 		HTTPClient:  &http.Client{Timeout: time.Minute, Transport: rec},
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAE2ETESTEXAMPLE00", "e2e/secret/key/for/the/ec2/emulator0000", ""),
+		Credentials: credentials.NewStaticCredentialsProvider(awsAccessKey, awsSecretKey, ""),
 		Backoff:     func(int) time.Duration { return time.Millisecond },
 	})
 	if err != nil {

@@ -30,10 +30,13 @@ type AWSWorld struct {
 	Booter *ec2lab.Booter
 }
 
-// awsRegion, awsImage: what the AWS world's spec names.
+// awsRegion, awsImage: what the AWS world's spec names; awsAccessKey,
+// awsSecretKey: the static test credentials its clients sign with.
 const (
-	awsRegion = "us-east-1"
-	awsImage  = "ami-0e2c8caa4b6378d8c"
+	awsRegion    = "us-east-1"
+	awsImage     = "ami-0e2c8caa4b6378d8c"
+	awsAccessKey = "AKIAE2ETESTEXAMPLE00"
+	awsSecretKey = "e2e/secret/key/for/the/ec2/emulator0000"
 )
 
 // NewAWSWorld returns a world on the AWS path: the real providers/aws Cloud
@@ -108,7 +111,7 @@ func NewAWSWorldDetail(t *testing.T, name string, subnet int) *AWSWorld {
 	cloud, err := aws.New(context.Background(), aws.Options{
 		Region: awsRegion, Endpoint: sim.URL(),
 		HTTPClient:  &http.Client{Timeout: 30 * time.Second},
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAE2ETESTEXAMPLE00", "e2e/secret/key/for/the/ec2/emulator0000", ""),
+		Credentials: credentials.NewStaticCredentialsProvider(awsAccessKey, awsSecretKey, ""),
 		MaxBackoff:  2 * time.Second,
 	})
 	if err != nil {

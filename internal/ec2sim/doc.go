@@ -13,5 +13,6 @@
 // launched instance boot a real machine.
 //
 // It is test-only: product code must never import it, and it must not
-// listen on anything but loopback.
+// listen on anything but loopback and the host's address on a lab bridge
+// (ServeOn, for clients inside lab machines).
 package ec2sim

@@ -174,14 +174,31 @@ func New(opts Options) (*Server, error) {
 
 // Listen starts serving on a free loopback port. Close stops it.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, err := s.ServeOn("127.0.0.1")
 	if err != nil {
-		return fmt.Errorf("failed to listen on loopback: %w", err)
+		return err
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
+	s.url = url
 	return nil
+}
+
+// ServeOn also serves on a free port of host, which must be loopback or
+// the host's address on a lab bridge (for a client inside a lab machine's
+// network namespace), and returns that listener's base URL. Close stops
+// every listener.
+func (s *Server) ServeOn(host string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("failed to listen on %s: %w", host, err)
+	}
+	s.mu.Lock()
+	if s.srv == nil {
+		s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	}
+	srv := s.srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
 }
 
 // URL is the base URL after Listen.
@@ -191,8 +208,11 @@ func (s *Server) URL() string { return s.url }
 // Booter calls to return.
 func (s *Server) Close() error {
 	var err error
-	if s.srv != nil {
-		err = s.srv.Close()
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		err = srv.Close()
 	}
 	s.cancel()
 	s.wg.Wait()

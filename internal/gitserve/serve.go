@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +23,13 @@ import (
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return freePortOn(t, "127.0.0.1")
+}
+
+// freePortOn returns a TCP port of host that was free a moment ago.
+func freePortOn(t testing.TB, host string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +110,20 @@ type Daemon struct {
 // loopback port until the test ends.
 func StartDaemon(t testing.TB, base string) *Daemon {
 	t.Helper()
+	return StartDaemonOn(t, base, "127.0.0.1")
+}
+
+// StartDaemonOn is StartDaemon listening on host (an IPv4 address), which
+// must be loopback or the host's address on a lab bridge, for clients
+// inside lab machines' network namespaces.
+func StartDaemonOn(t testing.TB, base, host string) *Daemon {
+	t.Helper()
 	testenv.NeedCommands(t, "git")
-	port := freePort(t)
+	port := freePortOn(t, host)
 	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
-		"--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--base-path="+base, base)
+		"--listen="+host, fmt.Sprintf("--port=%d", port), "--base-path="+base, base)
 	cmd.Env = Env()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	startProcess(t, cmd, addr)
 	return &Daemon{URL: "git://" + addr + "/"}
 }
