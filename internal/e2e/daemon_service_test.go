@@ -1,0 +1,508 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/ec2sim"
+	"github.com/swarmsync/swarmsync/internal/gitserve"
+	"github.com/swarmsync/swarmsync/internal/lab"
+	"github.com/swarmsync/swarmsync/internal/testenv"
+	"github.com/swarmsync/swarmsync/providers"
+	"github.com/swarmsync/swarmsync/providers/docker"
+	"github.com/swarmsync/swarmsync/schema"
+	"github.com/swarmsync/swarmsync/sync/webhook"
+)
+
+// serviceSubnet is the lab subnet of TestDaemonServiceOnAWSPath
+// (10.247.27.0/24; the other AWS scenarios use 21-26).
+const serviceSubnet = 27
+
+// serviceName is the stack's service: stack swarmsync, service swarmsync.
+const serviceName = "swarmsync_swarmsync"
+
+// serviceDaemon is the task of the global service on one manager.
+type serviceDaemon struct {
+	inst     providers.Instance
+	endpoint string // the manager's engine, from the host
+	addr     string // privateIP:9090, where the service publishes its port
+}
+
+func (d *serviceDaemon) status() (apply.LoopStatus, error) {
+	var st apply.LoopStatus
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + d.addr + "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("GET /status: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// mustStatus is status, failing the test when the daemon does not answer.
+func (d *serviceDaemon) mustStatus(t *testing.T) apply.LoopStatus {
+	t.Helper()
+	st, err := d.status()
+	if err != nil {
+		t.Fatalf("daemon on %s: %v", d.inst.ID, err)
+	}
+	return st
+}
+
+// TestDaemonServiceOnAWSPath runs the reconciler as the product deploys it:
+// deploy/stack.yml's global service, one task per manager, on 3 managers
+// of a cluster bootstrapped on the AWS path (providers/aws over HTTP to the
+// EC2 emulator, whose instances boot lab machines running the aws user
+// data). The image is built in the test with deploy/build.sh on one
+// manager's engine and copied into the others' with docker save | docker
+// load (no registry). The spec is on a real Git server (git daemon); the
+// webhook secret and the Git token are Docker secrets.
+//
+// A push raising the workers 1 → 2 and a signed GitHub webhook to a
+// FOLLOWER's task: the leader's task applies it (the emulator launches one
+// instance, its machine joins). A bad signature to a follower: 401,
+// counted, no pass.
+//
+// What the lab changes, in a second compose file over deploy/stack.yml:
+// the tasks reach the emulator through AWS_ENDPOINT_URL with static test
+// credentials, and the socket mount's source is the manager's own engine
+// socket (lab machines share the host's file system: /var/run/docker.sock
+// there is the host's engine). The emulator and git daemon listen on the
+// host's address on the lab bridge, which the machines route through.
+func TestDaemonServiceOnAWSPath(t *testing.T) {
+	testenv.NeedCommands(t, "docker", "go", "git")
+	aw := NewAWSWorldDetail(t, "awsdaemon", serviceSubnet)
+	w := aw.World
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+
+	// The spec as the repository holds it: the world's (3 active managers,
+	// 1 worker here), an hourly schedule (no scheduled pass during the
+	// test: after the first, every pass is the webhook's) and a generous
+	// joinTimeout (machines boot slowly on a loaded host).
+	spec := withCounts(w.Spec, 3, 1)
+	spec.Schedule.Reconcile = "@every 1h"
+	// The service's tasks run on the managers: Swarm schedules no task,
+	// a global service's included, on a drained node (the default).
+	spec.Managers.Availability = "active"
+	if err := spec.Update.JoinTimeout.UnmarshalJSON([]byte(`"5m"`)); err != nil {
+		t.Fatal(err)
+	}
+	repo := gitserve.NewRepo(t, filepath.Join(t.TempDir(), "specs"))
+	c1 := repo.Commit(map[string]string{"cluster.yaml": specFile(t, spec)}, "3 managers, 1 worker")
+
+	rec := &Recorder{}
+	start := time.Now()
+	MustConverge(ctx, t, w, spec, rec)
+	t.Logf("FIGURE aws bootstrap 3 managers + 1 worker: %s", time.Since(start).Round(10*time.Millisecond))
+
+	// The host's address on the lab bridge (providers/local: the subnet's
+	// first address is the bridge's, the machines' default gateway).
+	gateway := netip.MustParsePrefix(fmt.Sprintf("10.247.%d.0/24", serviceSubnet)).Addr().Next().String()
+	ec2URL, err := aw.Sim.ServeOn(gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	bare := repo.Bare(filepath.Join(base, "specs.git"))
+	remote := gitserve.StartDaemonOn(t, base, gateway).URL + "specs.git"
+
+	daemons := serviceDaemons(ctx, t, aw)
+	const tag = "swarmsync:e2e"
+	buildImage(t, daemons[0].endpoint, tag)
+	start = time.Now()
+	for _, d := range daemons[1:] {
+		copyImage(t, daemons[0].endpoint, d.endpoint, tag)
+	}
+	t.Logf("FIGURE image copied to 2 managers (docker save | docker load): %s", time.Since(start).Round(10*time.Millisecond))
+
+	secret := []byte("e2e-webhook-secret-0b7c")
+	ep := daemons[0].endpoint
+	createSecret(t, ep, "swarmsync_webhook_secret", string(secret))
+	// git:// sends no credentials; the stack needs the secret all the same.
+	createSecret(t, ep, "swarmsync_git_token", "e2e-git-token-unused-over-git-protocol")
+
+	// The lab's compose file: the emulator's endpoint and credentials, and
+	// each manager's own engine socket ({{.Node.Hostname}} is the machine's
+	// id, the directory of its socket).
+	sock := strings.TrimPrefix(daemons[0].endpoint, "unix://")
+	for _, d := range daemons {
+		got := strings.TrimSpace(dockerCLI(t, d.endpoint, "info", "--format", "{{.Name}}"))
+		if want := filepath.Base(filepath.Dir(strings.TrimPrefix(d.endpoint, "unix://"))); got != want {
+			t.Fatalf("the engine of %s is named %q, want its machine's id %q (the socket mount relies on it)", d.inst.ID, got, want)
+		}
+	}
+	socketTemplate := filepath.Join(filepath.Dir(filepath.Dir(sock)), "{{.Node.Hostname}}", filepath.Base(sock))
+	override := filepath.Join(t.TempDir(), "lab.yml")
+	if err := os.WriteFile(override, fmt.Appendf(nil, `version: "3.8"
+services:
+  swarmsync:
+    environment:
+      AWS_ENDPOINT_URL: %q
+      AWS_ACCESS_KEY_ID: %q
+      AWS_SECRET_ACCESS_KEY: %q
+      AWS_REGION: %q
+    volumes:
+      - type: bind
+        source: %q
+        target: /var/run/docker.sock
+`, ec2URL, awsAccessKey, awsSecretKey, awsRegion, socketTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := exec.Command("docker", "stack", "deploy", "--resolve-image", "never",
+		"-c", filepath.Join(root, "deploy", "stack.yml"), "-c", override, "swarmsync")
+	deploy.Env = append(os.Environ(), "DOCKER_HOST="+ep, "SWARMSYNC_IMAGE="+tag,
+		"SWARMSYNC_REPO="+remote, "SWARMSYNC_CLUSTER="+spec.Name)
+	deployed := time.Now()
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { removeStack(t, daemons) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(serviceLogs(daemons))
+		}
+	})
+	checkServiceSpec(t, ep, socketTemplate)
+
+	// Every task answers; exactly one is the leader's, with an ok pass.
+	var leader *serviceDaemon
+	var followers []*serviceDaemon
+	var seen []string
+	if err := lab.Poll(ctx, func() (bool, error) {
+		leader, followers, seen = nil, nil, nil
+		for _, d := range daemons {
+			st, err := d.status()
+			seen = append(seen, fmt.Sprintf("%s: %+v %v", d.inst.ID, st, err))
+			switch {
+			case err != nil || st.LeaderError != "":
+			case st.Leader && st.Passes > 0 && st.LastResult == apply.ResultOK:
+				leader = d
+			case !st.Leader && st.Skipped > 0:
+				followers = append(followers, d)
+			}
+		}
+		return leader != nil && len(followers) == 2, nil
+	}); err != nil {
+		t.Fatalf("the service's tasks are not 1 leader with an ok pass and 2 followers: %v\n%s", err, strings.Join(seen, "\n"))
+	}
+	t.Logf("FIGURE stack deployed → 3 tasks answering, the leader's first pass ok: %s", time.Since(deployed).Round(10*time.Millisecond))
+	if st := leader.mustStatus(t); st.LastCommit != c1 || st.LastSteps != 0 {
+		t.Errorf("the leader's first pass read %.8s and ran %d steps, want %.8s and none (the cluster is as the spec says)", st.LastCommit, st.LastSteps, c1)
+	}
+
+	// Push: workers 1 → 2; the signed webhook goes to a follower.
+	up := withCounts(spec, 3, 2)
+	c2 := repo.Commit(map[string]string{"cluster.yaml": specFile(t, up)}, "2 workers")
+	repo.Push(bare)
+	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
+	before := leader.mustStatus(t)
+	sent := time.Now()
+	if code := sendWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "svc-1"); code != http.StatusAccepted {
+		t.Fatalf("webhook to a follower answered %d, want 202", code)
+	}
+	var st apply.LoopStatus
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st, err = leader.status()
+		return err == nil && st.LastTrigger == apply.TriggerWebhook && st.LastStart.After(before.LastStart), nil
+	}); err != nil {
+		t.Fatalf("the leader's task started no webhook pass: %v; %+v", err, st)
+	}
+	t.Logf("FIGURE webhook to a follower -> leader's pass started: %s", st.LastStart.Sub(sent).Round(time.Millisecond))
+	var ready int
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st, err = leader.status()
+		if err != nil || st.LastCommit != c2 || st.LastResult != apply.ResultOK || st.LastEnd.Before(st.LastStart) {
+			return false, nil
+		}
+		ready, err = readyWorkers(ctx, leader)
+		return err == nil && ready == 2, nil
+	}); err != nil {
+		t.Fatalf("commit %.8s: %d Ready workers, want 2; leader %+v", c2, ready, st)
+	}
+	t.Logf("FIGURE webhook sent → 2 Ready workers, the leader's pass ok: %s", time.Since(sent).Round(10*time.Millisecond))
+	CheckShape(ctx, t, w, up)
+	// One launch in the emulator: 3 + 1 bootstrapped, 1 by the daemon.
+	if n := len(aw.Sim.Instances()); n != 5 {
+		t.Errorf("the emulator holds %d instances, want 5 (4 bootstrapped + 1 launched by the leader's task)", n)
+	}
+	for _, in := range aw.Sim.Instances() {
+		if in.State != ec2sim.StateRunning {
+			t.Errorf("instance %s is %s", in.ID, in.State)
+		}
+	}
+	if m := scrape(t, followers[0].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="forwarded"} 1`) {
+		t.Errorf("the follower did not count the forwarded delivery:\n%s", linesWith(m, "webhook_deliveries"))
+	}
+
+	// A bad signature to the other follower: refused, counted, no pass.
+	var passes []int
+	for _, d := range daemons {
+		passes = append(passes, d.mustStatus(t).Passes)
+	}
+	bad := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
+	if code := sendWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("a guess"), bad), webhook.HeaderGitHubDelivery, "svc-2"); code != http.StatusUnauthorized {
+		t.Errorf("a bad signature answered %d, want 401", code)
+	}
+	if m := scrape(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="bad-signature"} 1`) {
+		t.Errorf("the bad delivery is not counted:\n%s", linesWith(m, "webhook_deliveries"))
+	}
+	for i, d := range daemons {
+		if st := d.mustStatus(t); st.Passes != passes[i] {
+			t.Errorf("the task on %s started a pass after the bad delivery: %+v", d.inst.ID, st)
+		}
+	}
+	CheckShape(ctx, t, w, up)
+}
+
+// specFile is the spec file of c (JSON, which YAML reads); loading it back
+// must give c exactly, so the daemons plan against what was bootstrapped.
+func specFile(t *testing.T, c schema.Cluster) string {
+	t.Helper()
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := schema.Load([]schema.File{{Name: "cluster.yaml", Data: b}})
+	if err != nil {
+		t.Fatalf("the spec file does not load: %v", err)
+	}
+	got := res.Clusters[0]
+	got.Pos = schema.Pos{}
+	if len(res.Clusters) != 1 || !reflect.DeepEqual(got, c) {
+		t.Fatalf("the spec file loads as another cluster:\n%s", b)
+	}
+	return string(b) + "\n"
+}
+
+// serviceDaemons returns the cluster's 3 running managers, by instance id.
+func serviceDaemons(ctx context.Context, t *testing.T, aw *AWSWorld) []*serviceDaemon {
+	t.Helper()
+	insts, err := aw.Cloud.Instances(ctx, aw.Spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []*serviceDaemon
+	for _, in := range insts {
+		if in.Group != schema.ManagersGroup || in.State != providers.StateRunning {
+			continue
+		}
+		ep, ok := aw.Booter.Endpoint(in.ID)
+		if !ok {
+			t.Fatalf("manager %s has no lab machine", in.ID)
+		}
+		ds = append(ds, &serviceDaemon{inst: in, endpoint: ep, addr: net.JoinHostPort(in.PrivateIP, "9090")})
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i].inst.ID < ds[j].inst.ID })
+	if len(ds) != 3 {
+		t.Fatalf("%d running managers, want 3", len(ds))
+	}
+	return ds
+}
+
+// copyImage copies tag from one engine to another: docker save | docker
+// load.
+func copyImage(t *testing.T, from, to, tag string) {
+	t.Helper()
+	r, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saveErr, loadOut bytes.Buffer
+	save := exec.Command("docker", "save", tag)
+	save.Env = append(os.Environ(), "DOCKER_HOST="+from)
+	save.Stdout, save.Stderr = wr, &saveErr
+	load := exec.Command("docker", "load", "-q")
+	load.Env = append(os.Environ(), "DOCKER_HOST="+to)
+	load.Stdin, load.Stdout, load.Stderr = r, &loadOut, &loadOut
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	serr := save.Start()
+	r.Close()
+	wr.Close()
+	if serr == nil {
+		serr = save.Wait()
+	}
+	lerr := load.Wait()
+	if serr != nil || lerr != nil {
+		t.Fatalf("docker save %s | docker load: %v, %v\n%s%s", tag, serr, lerr, saveErr.String(), loadOut.String())
+	}
+}
+
+// createSecret creates a Docker secret through endpoint.
+func createSecret(t *testing.T, endpoint, name, value string) {
+	t.Helper()
+	cmd := exec.Command("docker", "secret", "create", name, "-")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+endpoint)
+	cmd.Stdin = strings.NewReader(value + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker secret create %s: %v\n%s", name, err, out)
+	}
+}
+
+// checkServiceSpec checks that the lab's compose file changed only what it
+// says: still global on managers, one socket mount (its source per
+// machine), both secrets.
+func checkServiceSpec(t *testing.T, endpoint, socket string) {
+	t.Helper()
+	var svc struct {
+		Spec struct {
+			Mode         struct{ Global *struct{} }
+			TaskTemplate struct {
+				ContainerSpec struct {
+					Mounts  []struct{ Source, Target string }
+					Secrets []struct{ File struct{ Name string } }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(dockerCLI(t, endpoint, "service", "inspect", "--format", "{{json .}}", serviceName)), &svc); err != nil {
+		t.Fatal(err)
+	}
+	cs := svc.Spec.TaskTemplate.ContainerSpec
+	if svc.Spec.Mode.Global == nil {
+		t.Error("the service is not global")
+	}
+	if len(cs.Mounts) != 1 || cs.Mounts[0].Target != "/var/run/docker.sock" || cs.Mounts[0].Source != socket {
+		t.Errorf("mounts = %+v, want the engine socket %s", cs.Mounts, socket)
+	}
+	if len(cs.Secrets) != 2 {
+		t.Errorf("secrets = %+v, want the two of deploy/stack.yml", cs.Secrets)
+	}
+}
+
+// readyWorkers counts the Ready workers seen from d's manager.
+func readyWorkers(ctx context.Context, d *serviceDaemon) (int, error) {
+	sw, err := docker.New(d.endpoint)
+	if err != nil {
+		return 0, err
+	}
+	defer sw.Close()
+	obs, err := sw.Observe(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, nd := range obs.Nodes {
+		if nd.Role == providers.RoleWorker && nd.State == providers.NodeReady {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sendWebhook POSTs body to the daemon's /webhook with the header pairs kv
+// and returns the status code.
+func sendWebhook(t *testing.T, addr string, body []byte, kv ...string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("POST /webhook to %s: %v", addr, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// scrape returns the daemon's /metrics.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func linesWith(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// dockerOutput runs the docker CLI against endpoint, for diagnostics.
+func dockerOutput(endpoint string, args ...string) string {
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+endpoint)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%s(docker %s: %v)", out, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// serviceLogs shows, per manager, the service's tasks there, the last lines
+// of their containers' logs and the daemon's /status.
+func serviceLogs(ds []*serviceDaemon) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "--- manager %s (%s):\n", d.inst.ID, d.addr)
+		b.WriteString(dockerOutput(d.endpoint, "service", "ps", "--no-trunc", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}", serviceName))
+		ids := strings.Fields(dockerOutput(d.endpoint, "ps", "-aq", "--filter", "label=com.docker.swarm.service.name="+serviceName))
+		for i, id := range ids {
+			if i == 2 {
+				break
+			}
+			fmt.Fprintf(&b, "container %s:\n%s", id, dockerOutput(d.endpoint, "logs", "--tail", "40", id))
+		}
+		st, err := d.status()
+		fmt.Fprintf(&b, "status: %+v %v\n", st, err)
+	}
+	return b.String()
+}
+
+// removeStack removes the stack and waits (at most 2 min) until no task
+// container is left on the managers, so the machines stop without them.
+func removeStack(t *testing.T, ds []*serviceDaemon) {
+	if out := dockerOutput(ds[0].endpoint, "stack", "rm", "swarmsync"); strings.Contains(out, "(docker ") {
+		t.Logf("cleanup: %s", out)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := lab.Poll(ctx, func() (bool, error) {
+		for _, d := range ds {
+			if strings.TrimSpace(dockerOutput(d.endpoint, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+serviceName)) != "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Logf("cleanup: the stack's containers still run: %v", err)
+	}
+}
