@@ -24,8 +24,10 @@ type classified struct {
 	leader        string // node id
 	noSwarm       bool
 	// ghosts are worker entries of joins that never completed (ghost.go):
-	// removed. ghostManagers are manager ones: only noted.
-	ghosts, ghostManagers []*providers.Node
+	// removed. ghostManagers are manager ones: only noted. joining are
+	// worker entries no engine has described yet, created less than
+	// update.joinTimeout ago: left alone, noted.
+	ghosts, ghostManagers, joining []*providers.Node
 }
 
 // groupState is one group's members by what must happen to them.
@@ -123,10 +125,13 @@ func (b *builder) classify() {
 		// A node without a live owned instance: ours when it carries our
 		// engine label or group label; else a ghost entry or foreign.
 		gname := n.Labels[providers.NodeLabelGroup]
-		switch {
+		switch young := n.CreatedAt.Add(b.d.Update.JoinTimeout.Duration).After(b.now); {
 		case n.InstanceID() != "" || gname != "":
-		case !isGhost(n, b.d.Update.JoinTimeout.Duration, b.now):
+		case !undescribed(n) || n.CreatedAt.IsZero() || (young && n.Role == providers.RoleManager):
 			c.foreign = append(c.foreign, n)
+			continue
+		case young:
+			c.joining = append(c.joining, n)
 			continue
 		case n.Role == providers.RoleManager:
 			c.ghostManagers = append(c.ghostManagers, n)

@@ -85,13 +85,15 @@
 //     in one update when the engine registers; only a registered node gets
 //     tasks. So a worker entry ran nothing and holds no vote: it is removed
 //     (remove-node without drain, Step.Ghost; Swarm removes a node that is
-//     not Ready without force). A younger one may be a join in progress and
-//     one whose creation time is not known cannot be dated: both are
-//     foreign. A manager entry may be a raft member: it is left, and a note
-//     says how to remove it by hand (docker node demote, docker node rm);
-//   - foreign: a node without our labels and no owned instance (but a ghost
-//     entry), or the node of an unowned instance: never touched, counted in
-//     the raft membership.
+//     not Ready without force). A younger worker entry may be a join in
+//     progress: left alone, a note counts it and says when it would be
+//     removed. A manager entry may be a raft member: it is left (a young
+//     one is foreign), and a note says how to remove an old one by hand
+//     (docker node demote, docker node rm). An entry whose creation time is
+//     not known cannot be dated: it is foreign;
+//   - foreign: a node without our labels and no owned instance (but the
+//     entries above), or the node of an unowned instance: never touched,
+//     counted in the raft membership.
 //
 // # Order of a pass
 //

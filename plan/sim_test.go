@@ -1217,11 +1217,13 @@ func (m *model) addGhosts(r *rand.Rand) int {
 
 // checkGhosts checks what p does with the ghost entries: nothing acts on a
 // manager one or on one younger than update.joinTimeout; a note names each
-// old manager one with the commands to remove it by hand; every old worker
-// one is removed, unless a note says the removal budget left removals for
-// a later pass. It returns the old worker ones p leaves and the young ones.
+// old manager one with the commands to remove it by hand, and one counts
+// the young worker ones; every old worker one is removed, unless a note
+// says the removal budget left removals for a later pass. It returns the
+// old worker ones p leaves and the young ones.
 func checkGhosts(p *Plan, m *model) (deferred, young int, err error) {
 	jt := m.spec.Update.JoinTimeout.Duration
+	joining := 0
 	for _, id := range slices.Sorted(maps.Keys(m.nodes)) {
 		n := m.nodes[id]
 		if !n.ghost {
@@ -1234,6 +1236,9 @@ func checkGhosts(p *Plan, m *model) (deferred, young int, err error) {
 			return 0, 0, fmt.Errorf("step %s acts on ghost entry %s (%s, created %s, now %s)", p.Steps[touched].ID, id, n.role, n.created.Format(time.RFC3339), m.now.Format(time.RFC3339))
 		case !old:
 			young++
+			if n.role == providers.RoleWorker {
+				joining++
+			}
 		case n.role == providers.RoleManager:
 			if !slices.ContainsFunc(p.Notes, func(x string) bool {
 				return strings.HasPrefix(x, "Node "+id+" is a manager entry") && strings.Contains(x, "`docker node demote "+id+"` and `docker node rm "+id+"`")
@@ -1246,6 +1251,11 @@ func checkGhosts(p *Plan, m *model) (deferred, young int, err error) {
 			}
 			deferred++
 		}
+	}
+	if joining > 0 && !slices.ContainsFunc(p.Notes, func(x string) bool {
+		return strings.HasPrefix(x, fmt.Sprintf("%d worker node entr", joining)) && strings.Contains(x, "a join in progress is left alone")
+	}) {
+		return 0, 0, fmt.Errorf("%d young worker ghost entries, but no note counts them: %q", joining, p.Notes)
 	}
 	return deferred, young, nil
 }

@@ -39,6 +39,11 @@ type Health struct {
 	// ForeignNodes counts Swarm nodes swarmsync does not own (no owned
 	// instance, no swarmsync label); they are never touched.
 	ForeignNodes int `json:"foreign_nodes"`
+	// GhostNodes counts node entries no engine has described (no hostname,
+	// no labels, not Ready): joins in progress, or that never completed
+	// (the plan removes the worker ones older than update.joinTimeout).
+	// They are not counted in ForeignNodes.
+	GhostNodes int `json:"ghost_nodes"`
 	// UnownedInstances counts instances seen without the cluster tag.
 	UnownedInstances int `json:"unowned_instances"`
 }
@@ -175,6 +180,10 @@ func ClusterHealth(desired schema.Cluster, observed Observed) Health {
 			gname = all[ii].Group
 		default:
 			gname = n.Labels[providers.NodeLabelGroup]
+			if gname == "" && n.InstanceID() == "" && undescribed(n) {
+				h.GhostNodes++
+				continue
+			}
 			if gname == "" && n.InstanceID() == "" {
 				h.ForeignNodes++
 				continue

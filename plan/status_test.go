@@ -145,6 +145,19 @@ func TestClusterHealth(t *testing.T) {
 			want: func(h *Health) { h.ForeignNodes, h.Swarm.Nodes, h.Swarm.Ready = 1, 6, 6 },
 		},
 		{
+			name: "entries no engine has described: counted apart from the nodes not owned",
+			change: func(o *Observed) {
+				o.Swarm.Nodes = append(o.Swarm.Nodes,
+					providers.Node{ID: "n-g1", Role: providers.RoleWorker, State: providers.NodeUnknown, CreatedAt: t0.Add(-time.Hour)},
+					providers.Node{ID: "n-g2", Role: providers.RoleWorker, State: providers.NodeDown, CreatedAt: t0.Add(-time.Minute)},
+					providers.Node{ID: "n-g3", Role: providers.RoleManager, State: providers.NodeUnknown, CreatedAt: t0.Add(-time.Hour)})
+			},
+			want: func(h *Health) {
+				h.GhostNodes, h.Swarm.Nodes, h.Swarm.Managers, h.Swarm.Quorum, h.Swarm.State = 3, 8, 4, 3, QuorumDegraded
+			},
+			atRisk: true, // the manager entry counts in the raft membership
+		},
+		{
 			name: "an unowned instance's node",
 			change: func(o *Observed) {
 				o.Unowned = []providers.Instance{{ID: "i-u", State: providers.StateRunning, PrivateIP: "10.9.9.9"}}
