@@ -118,6 +118,12 @@ type Reconciler struct {
 	wasLed bool
 	// answered is whether a leadership check has answered yet.
 	answered bool
+	// checkSeq numbers leadership checks as they start; recordedSeq is
+	// the newest one whose answer is recorded.
+	checkSeq, recordedSeq uint64
+	// staleChecks counts answers dropped for being older than the one
+	// recorded.
+	staleChecks int
 }
 
 // LoopStatus is what the status endpoint reports. LastError and
@@ -246,11 +252,27 @@ func (r *Reconciler) next(now time.Time) time.Time {
 	return next
 }
 
-// watchLeader checks leadership every LeaderEvery and signals the loop when
-// this endpoint becomes leader.
+// watchLeader starts a leadership check every LeaderEvery and signals the
+// loop when this endpoint becomes leader. A check that hangs (during an
+// election a manager's call may wait on the lost leader's connection
+// until its timeout) does not delay the next one: up to maxChecks run at
+// once, and only an answer newer than the last one recorded counts.
 func (r *Reconciler) watchLeader(ctx context.Context) {
+	const maxChecks = 3
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, maxChecks)
 	for {
-		r.checkLeader(ctx)
+		select {
+		case sem <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r.checkLeader(ctx)
+			}()
+		default: // maxChecks still waiting: skip this tick
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -259,8 +281,13 @@ func (r *Reconciler) watchLeader(ctx context.Context) {
 	}
 }
 
-// checkLeader asks once, records the answer, and signals a rise.
+// checkLeader asks once, records the answer unless a newer one was
+// recorded meanwhile, and signals a rise.
 func (r *Reconciler) checkLeader(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	r.checkSeq++
+	seq := r.checkSeq
+	r.mu.Unlock()
 	var leader bool
 	err := recovered("the leadership check", func() (err error) {
 		leader, err = r.Leader(ctx)
@@ -273,6 +300,13 @@ func (r *Reconciler) checkLeader(ctx context.Context) (bool, error) {
 		leader = false
 	}
 	r.mu.Lock()
+	if seq < r.recordedSeq {
+		// A newer check already answered: this one is stale.
+		r.staleChecks++
+		r.mu.Unlock()
+		return leader, err
+	}
+	r.recordedSeq = seq
 	rose := leader && !r.wasLed
 	// The first answer is logged too, so a follower's log says it follows.
 	changed := leader != r.wasLed || (!r.answered && err == nil)

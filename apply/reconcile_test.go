@@ -383,3 +383,43 @@ func TestReconcilerLeaseHeldIsNoFailure(t *testing.T) {
 		l.clock.Advance(time.Minute)
 	}
 }
+
+// TestReconcilerHungCheckDoesNotDelay: a leadership check that hangs (as
+// a manager's call may during an election) does not hold back the next
+// one: becoming leader still starts a pass one LeaderEvery later, and the
+// hung check's late answer, older than the one recorded, changes nothing.
+func TestReconcilerHungCheckDoesNotDelay(t *testing.T) {
+	l := newLoop(t)
+	var hang atomic.Bool
+	release := make(chan struct{})
+	var hung atomic.Int32
+	inner := l.r.Leader
+	l.r.Leader = func(ctx context.Context) (bool, error) {
+		if hang.CompareAndSwap(true, false) {
+			hung.Add(1)
+			<-release
+			return false, errors.New("rpc error: the swarm does not have a leader")
+		}
+		return inner(ctx)
+	}
+	l.run()
+	l.settled(0, 1)
+	hang.Store(true)
+	l.clock.Advance(time.Second)
+	eventually(t, "a check to hang", func() bool { return hung.Load() == 1 })
+	l.leader.Store(true)
+	l.clock.Advance(time.Second)
+	st := l.settled(1, 1)
+	if st.LastTrigger != TriggerLeader || st.LastStart.Sub(l.start) != 2*time.Second {
+		t.Errorf("pass on becoming leader: trigger %q at +%s, want %q at +2s (the check after the hung one)", st.LastTrigger, st.LastStart.Sub(l.start), TriggerLeader)
+	}
+	close(release)
+	eventually(t, "the hung check's answer to be dropped", func() bool {
+		l.r.mu.Lock()
+		defer l.r.mu.Unlock()
+		return l.r.staleChecks == 1
+	})
+	if st := l.r.Status(); !st.Leader || st.LeaderError != "" {
+		t.Errorf("after the hung check's late answer: status %+v, want leader and no error", st)
+	}
+}
