@@ -68,6 +68,18 @@ func (c *manualClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
+// waiting reports whether a waiter is due at t.
+func (c *manualClock) waiting(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.waiters {
+		if w.at.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // eventually waits (bounded, in real time) until cond holds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -397,7 +409,10 @@ func TestReconcilerHungCheckDoesNotDelay(t *testing.T) {
 	l.r.Leader = func(ctx context.Context) (bool, error) {
 		if hang.CompareAndSwap(true, false) {
 			hung.Add(1)
-			<-release
+			select {
+			case <-release:
+			case <-ctx.Done(): // the test failed early: let Run end
+			}
 			return false, errors.New("rpc error: the swarm does not have a leader")
 		}
 		return inner(ctx)
@@ -407,6 +422,9 @@ func TestReconcilerHungCheckDoesNotDelay(t *testing.T) {
 	hang.Store(true)
 	l.clock.Advance(time.Second)
 	eventually(t, "a check to hang", func() bool { return hung.Load() == 1 })
+	// The watch has started the hung check; its next tick must be set
+	// before the clock moves, or it would come a second late.
+	eventually(t, "the watch's next tick", func() bool { return l.clock.waiting(l.clock.Now().Add(time.Second)) })
 	l.leader.Store(true)
 	l.clock.Advance(time.Second)
 	st := l.settled(1, 1)
