@@ -82,10 +82,11 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "daemon gets its default port",
-			files: []File{{"c.yaml", []byte("name: a\nprovider: {local: {}}\nmanagers: {count: 1}\n" +
+			files: []File{{"c.yaml", []byte("name: a\nprovider: {local: {}}\nmanagers: {count: 1, availability: active}\n" +
 				"daemon: {enabled: true, image: 'swarmsync:v1', repo: 'https://git.example.com/ops/c.git', path: prod}\n")}},
 			want: []Cluster{func() Cluster {
 				c := defaults(Cluster{Name: "a", Provider: Provider{Local: &LocalProvider{Subnet: "10.231.0.0/24"}}, Managers: Managers{Count: 1}, Pos: Pos{"c.yaml", 1, 1}})
+				c.Managers.Availability = "active"
 				c.Daemon = &Daemon{Enabled: true, Image: "swarmsync:v1", Repo: "https://git.example.com/ops/c.git", Path: "prod", Port: 9090}
 				return c
 			}()},

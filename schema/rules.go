@@ -100,6 +100,7 @@ func (c *check) rules() {
 	c.durations()
 	c.crons()
 	c.daemonRepo()
+	c.daemonPlacement()
 	c.clusterSize(groups)
 	c.userData()
 	c.controlCharacters()
@@ -156,6 +157,23 @@ func (c *check) daemonRepo() {
 				"remove the credentials from the URL; the daemon reads its Git token from the Docker secret swarmsync_git_token")
 		}
 	}
+}
+
+// daemonPlacement refuses an enabled daemon on managers that run no task:
+// its service is global on the managers, and Swarm starts no task, a global
+// service's included, on a drained or paused node (managers are drained by
+// default).
+func (c *check) daemonPlacement() {
+	if on, err := c.at(sel("daemon.enabled")...).Bool(); err != nil || !on {
+		return
+	}
+	v, _ := c.at(sel("managers.availability")...).Default()
+	av, err := v.String()
+	if err != nil || av == "active" {
+		return
+	}
+	c.report(sel("daemon.enabled"), fmt.Sprintf("the daemon would run nowhere: managers.availability is %s", av),
+		"Swarm starts no task, a global service's included, on a drained or paused node: set managers.availability: active")
 }
 
 // MaxClusterNodes bounds a cluster's nodes: managers plus every worker
