@@ -136,7 +136,9 @@ type LoopStatus struct {
 	LastEnd   time.Time `json:"last_end,omitzero"`
 	LastSteps int       `json:"last_steps"`
 	LastError string    `json:"last_error,omitempty"`
-	NextPass  time.Time `json:"next_pass,omitzero"`
+	// NextPass is when the next scheduled pass is due; zero while a pass
+	// runs (or is being skipped).
+	NextPass time.Time `json:"next_pass,omitzero"`
 	// Skipped counts passes skipped because this endpoint was not leader
 	// (or leadership was unknown).
 	Skipped int `json:"skipped"`
@@ -356,6 +358,7 @@ func (r *Reconciler) pass(ctx context.Context, trigger string) {
 		}
 		r.mu.Lock()
 		r.status.Skipped++
+		r.status.NextPass = time.Time{} // until Run sets the next one
 		r.mu.Unlock()
 		if r.Hook != nil {
 			r.Hook.PassFinished(PassReport{Trigger: trigger, Result: res})
@@ -372,6 +375,7 @@ func (r *Reconciler) pass(ctx context.Context, trigger string) {
 	r.mu.Lock()
 	r.status.LastStart = start
 	r.status.LastTrigger = trigger
+	r.status.NextPass = time.Time{} // a pass runs: Run sets the next one after it
 	r.mu.Unlock()
 	if r.Hook != nil {
 		r.Hook.PassStarted(trigger, start)
