@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/gofrs/flock"
+
+	"github.com/swarmsync/swarmsync/providers/local"
 )
 
 // RunDir holds the slot leases of every lab on the host.
@@ -46,6 +49,12 @@ func reserve() (slot, error) {
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return slot{}, fmt.Errorf("failed to read lease %s: %w", path, err)
+		}
+		// A lab whose process was killed before its cleanup leaves its
+		// bridge on the subnet: a second one there would be unreachable
+		// from the host (the route goes to the first). Skip it.
+		if local.SubnetUser(netip.MustParsePrefix(slot{n: n}.subnet())) != "" {
+			continue
 		}
 		if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 			return slot{}, fmt.Errorf("failed to write lease %s: %w", path, err)

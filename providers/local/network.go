@@ -113,7 +113,7 @@ func ensureBridge(ctx context.Context, n network) error {
 		// Two interfaces on one subnet make the host's route to the
 		// machines go to whichever came first: the machines would run,
 		// unreachable from the host.
-		if other := subnetUser(sp.prefix); other != "" {
+		if other := SubnetUser(sp.prefix); other != "" {
 			return fmt.Errorf("subnet %s is already used by network interface %s (another local cluster, or one left behind): "+
 				"destroy that cluster, delete the interface, or give this one another provider.local.subnet", sp.prefix, other)
 		}
@@ -139,8 +139,8 @@ func ensureBridge(ctx context.Context, n network) error {
 	return nil
 }
 
-// subnetUser names a network interface with an address in prefix, or "".
-func subnetUser(prefix netip.Prefix) string {
+// SubnetUser names a network interface with an address in prefix, or "".
+func SubnetUser(prefix netip.Prefix) string {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return ""
