@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +64,40 @@ func TestRemoveNodeWaitsForDown(t *testing.T) {
 				t.Errorf("remove-node waited %d polls, want it to wait until Down (3)", waits)
 			}
 		})
+	}
+}
+
+// TestRemoveGhost: a ghost entry (a join that never completed) is removed
+// without force and without waiting for Down; one that an engine described
+// since the plan was made (a join that completed after all) is left alone.
+func TestRemoveGhost(t *testing.T) {
+	w := newWorld()
+	bootstrapSwarm(t, w)
+	w.swarm.mu.Lock()
+	w.swarm.nodes["ghost-1"] = &providers.Node{ID: "ghost-1", Role: providers.RoleWorker, State: providers.NodeUnknown}
+	w.swarm.nodes["ghost-2"] = &providers.Node{ID: "ghost-2", Role: providers.RoleWorker, State: providers.NodeDown}
+	w.swarm.nodes["joined"] = &providers.Node{ID: "joined", Hostname: "h-joined", Role: providers.RoleWorker, State: providers.NodeUnknown}
+	w.swarm.calls = nil
+	w.swarm.mu.Unlock()
+	p := &plan.Plan{Cluster: "c1", Desired: testCluster(), Steps: []plan.Step{
+		{ID: "remove-ghost-1", Action: plan.ActionRemoveNode, Group: "workers/general", Node: "ghost-1", Removal: true, Ghost: true},
+		{ID: "remove-ghost-2", Action: plan.ActionRemoveNode, Group: "workers/general", Node: "ghost-2", Removal: true, Ghost: true},
+		{ID: "remove-joined", Action: plan.ActionRemoveNode, Group: "workers/general", Node: "joined", Removal: true, Ghost: true},
+	}}
+	if _, err := Run(context.Background(), p, w.deps()); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	var removes []string
+	for _, c := range w.swarm.calls {
+		if strings.HasPrefix(c, "remove ") {
+			removes = append(removes, c)
+		}
+	}
+	slices.Sort(removes)
+	if want := []string{"remove ghost-1 force=false", "remove ghost-2 force=false"}; !slices.Equal(removes, want) {
+		t.Errorf("removals %v, want %v", removes, want)
+	}
+	if _, ok := w.swarm.nodes["joined"]; !ok {
+		t.Error("a node an engine described since the plan was removed")
 	}
 }
