@@ -95,6 +95,9 @@ func renderStatusText(w io.Writer, r *statusReport) error {
 		if r.ForeignNodes > 0 {
 			p(", %d not owned by swarmsync (never touched)", r.ForeignNodes)
 		}
+		if r.GhostNodes > 0 {
+			p(", %d joins that never completed (no engine described them; removed after update.joinTimeout)", r.GhostNodes)
+		}
 		p("\n")
 	}
 	if r.UnownedInstances > 0 {
