@@ -78,7 +78,8 @@ func (d *serviceDaemon) mustStatus(t *testing.T) apply.LoopStatus {
 // A push raising the workers 1 → 2 and a signed GitHub webhook to a
 // FOLLOWER's task: the leader's task applies it (the emulator launches one
 // instance, its machine joins). A bad signature to a follower: 401,
-// counted, no pass.
+// counted, no pass. Then a push raising the workers 2 → 3 with no
+// webhook: the schedule (4 s, from the previous commit) picks it up.
 //
 // What the lab changes, in a second compose file over deploy/stack.yml:
 // the tasks reach the emulator through AWS_ENDPOINT_URL with static test
@@ -213,8 +214,10 @@ services:
 		t.Errorf("the leader's first pass read %.8s and ran %d steps, want %.8s and none (the cluster is as the spec says)", st.LastCommit, st.LastSteps, c1)
 	}
 
-	// Push: workers 1 → 2; the signed webhook goes to a follower.
+	// Push: workers 1 → 2 and a 4 s schedule (read by the pass this
+	// commit starts); the signed webhook goes to a follower.
 	up := withCounts(spec, 3, 2)
+	up.Schedule.Reconcile = "@every 4s"
 	c2 := repo.Commit(map[string]string{"cluster.yaml": specFile(t, up)}, "2 workers")
 	repo.Push(bare)
 	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
@@ -257,11 +260,9 @@ services:
 		t.Errorf("the follower did not count the forwarded delivery:\n%s", linesWith(m, "webhook_deliveries"))
 	}
 
-	// A bad signature to the other follower: refused, counted, no pass.
-	var passes []int
-	for _, d := range daemons {
-		passes = append(passes, d.mustStatus(t).Passes)
-	}
+	// A bad signature to the other follower: refused, counted, no pass
+	// (the leader's scheduled passes go on; none is the webhook's).
+	badAt := time.Now()
 	bad := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
 	if code := sendWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("a guess"), bad), webhook.HeaderGitHubDelivery, "svc-2"); code != http.StatusUnauthorized {
 		t.Errorf("a bad signature answered %d, want 401", code)
@@ -269,12 +270,36 @@ services:
 	if m := scrape(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="bad-signature"} 1`) {
 		t.Errorf("the bad delivery is not counted:\n%s", linesWith(m, "webhook_deliveries"))
 	}
-	for i, d := range daemons {
-		if st := d.mustStatus(t); st.Passes != passes[i] {
-			t.Errorf("the task on %s started a pass after the bad delivery: %+v", d.inst.ID, st)
+	for _, d := range daemons {
+		if st := d.mustStatus(t); st.LastTrigger == apply.TriggerWebhook && st.LastStart.After(badAt) {
+			t.Errorf("the task on %s started a webhook pass after the bad delivery: %+v", d.inst.ID, st)
 		}
 	}
 	CheckShape(ctx, t, w, up)
+
+	// Without a webhook: workers 2 → 3, picked up by the schedule.
+	up3 := withCounts(up, 3, 3)
+	c3 := repo.Commit(map[string]string{"cluster.yaml": specFile(t, up3)}, "3 workers")
+	repo.Push(bare)
+	pushed := time.Now()
+	if err := lab.Poll(ctx, func() (bool, error) {
+		st, err = leader.status()
+		if err != nil || st.LastCommit != c3 || st.LastResult != apply.ResultOK || st.LastEnd.Before(st.LastStart) {
+			return false, nil
+		}
+		ready, err = readyWorkers(ctx, leader)
+		return err == nil && ready == 3, nil
+	}); err != nil {
+		t.Fatalf("commit %.8s (no webhook): %d Ready workers, want 3; leader %+v\n%s", c3, ready, st, serviceLogs(daemons))
+	}
+	if st.LastTrigger != apply.TriggerSchedule {
+		t.Errorf("the pass that applied %.8s was started by %q, want the schedule", c3, st.LastTrigger)
+	}
+	t.Logf("FIGURE push without webhook → 3 Ready workers by the schedule (@every 4s): %s", time.Since(pushed).Round(10*time.Millisecond))
+	CheckShape(ctx, t, w, up3)
+	if n := len(aw.Sim.Instances()); n != 6 {
+		t.Errorf("the emulator holds %d instances, want 6", n)
+	}
 }
 
 // specFile is the spec file of c (JSON, which YAML reads); loading it back
