@@ -205,12 +205,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if r.BackoffMax <= 0 {
 		r.BackoffMax = 10 * time.Minute
 	}
+	// On return (ctx ended or Stop closed) the leadership watch ends
+	// first, then is waited for: Stop alone does not end ctx.
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.watchLeader(watchCtx) }()
 	defer wg.Wait()
+	defer stopWatch()
 
 	trigger := TriggerStart
 	for ctx.Err() == nil && !stopped(r.Stop) {

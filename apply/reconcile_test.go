@@ -441,3 +441,26 @@ func TestReconcilerHungCheckDoesNotDelay(t *testing.T) {
 		t.Errorf("after the hung check's late answer: status %+v, want leader and no error", st)
 	}
 }
+
+// TestReconcilerStopReturns: closing Stop ends Run at once, while its
+// context is still live (the daemon cancels that context only after its
+// stop grace period): the leadership watch ends with it.
+func TestReconcilerStopReturns(t *testing.T) {
+	l := newLoop(t)
+	stop := make(chan struct{})
+	l.r.Stop = stop
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { _ = l.r.Run(ctx); close(done) }()
+	l.settled(0, 1)
+	close(stop)
+	eventually(t, "Run to return after Stop", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	})
+}
