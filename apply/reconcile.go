@@ -103,8 +103,14 @@ type Reconciler struct {
 	// failures: base·2^(n-1), at most max (defaults 10s and 10m); a
 	// scheduled pass sooner than that waits for it.
 	BackoffBase, BackoffMax time.Duration
-	Logger                  *slog.Logger
-	Hook                    LoopHook
+	// LeaseRetry is how soon a pass refused by another holder's lease is
+	// tried again (default 2s), doubling while it stays refused, never
+	// later than the schedule: a new leader's first pass may find the dead
+	// leader's lease before the Swarm shows its node gone (then the lease
+	// is taken over), and a live holder (a CI apply) finishes in minutes.
+	LeaseRetry time.Duration
+	Logger     *slog.Logger
+	Hook       LoopHook
 	// Stop, when closed, ends the loop between passes (Run's ctx bounds
 	// the passes themselves).
 	Stop <-chan struct{}
@@ -121,6 +127,9 @@ type Reconciler struct {
 	// checkSeq numbers leadership checks as they start; recordedSeq is
 	// the newest one whose answer is recorded.
 	checkSeq, recordedSeq uint64
+	// leaseHeld counts consecutive passes refused by another holder's
+	// lease.
+	leaseHeld int
 	// staleChecks counts answers dropped for being older than the one
 	// recorded.
 	staleChecks int
@@ -205,6 +214,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if r.BackoffMax <= 0 {
 		r.BackoffMax = 10 * time.Minute
 	}
+	if r.LeaseRetry <= 0 {
+		r.LeaseRetry = 2 * time.Second
+	}
 	// On return (ctx ended or Stop closed) the leadership watch ends
 	// first, then is waited for: Stop alone does not end ctx.
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -241,9 +253,18 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // or later while failures back off.
 func (r *Reconciler) next(now time.Time) time.Time {
 	r.mu.Lock()
-	n := r.status.Failures
+	n, held := r.status.Failures, r.leaseHeld
 	r.mu.Unlock()
 	next := r.Schedule.Next(now)
+	if held > 0 {
+		d := r.LeaseRetry
+		for i := 1; i < held && d < time.Hour; i++ {
+			d *= 2
+		}
+		if retry := now.Add(d); retry.Before(next) {
+			next = retry
+		}
+	}
 	if n > 0 {
 		d := r.BackoffBase
 		for i := 1; i < n && d < r.BackoffMax; i++ {
@@ -395,11 +416,15 @@ func (r *Reconciler) pass(ctx context.Context, trigger string) {
 	if rep.Commit != "" {
 		r.status.LastCommit = rep.Commit
 	}
+	held := r.leaseHeld
+	r.leaseHeld = 0
 	switch rep.Result {
 	case ResultFailed:
-		// Another holder's lease (a crashed leader's lapses after its TTL)
-		// is waited for on the schedule, not backed off from.
-		if !errors.Is(rep.Err, providers.ErrLeaseHeld) {
+		// Another holder's lease is no failure of ours: it is tried again
+		// soon (LeaseRetry), not backed off from.
+		if errors.Is(rep.Err, providers.ErrLeaseHeld) {
+			r.leaseHeld = held + 1
+		} else {
 			r.status.Failures++
 		}
 		if rep.Err != nil {

@@ -381,18 +381,34 @@ func (h *recLoopHook) pausedList() []bool {
 
 // TestReconcilerLeaseHeldIsNoFailure: a pass refused by another holder's
 // lease retries on the schedule (a crashed leader's lease lapses), without
-// backing off.
+// backing off: again after LeaseRetry (2 s), doubling, never later than the
+// schedule; a pass that gets through resets it.
 func TestReconcilerLeaseHeldIsNoFailure(t *testing.T) {
 	l := newLoop(t)
 	l.leader.Store(true)
 	l.loadErr = fmt.Errorf("refusing to apply --auto, nothing was changed: %w", providers.ErrLeaseHeld)
 	l.run()
-	for n := 1; n <= 5; n++ {
+	var waits []time.Duration
+	for n := 1; n <= 7; n++ {
 		st := l.settled(n, 0)
-		if st.Failures != 0 || st.LastResult != ResultFailed || st.NextPass.Sub(st.LastEnd) != time.Minute {
+		if st.Failures != 0 || st.LastResult != ResultFailed {
 			t.Fatalf("pass %d: %+v", n, st)
 		}
-		l.clock.Advance(time.Minute)
+		wait := st.NextPass.Sub(st.LastEnd)
+		waits = append(waits, wait)
+		if n == 7 {
+			l.mu.Lock()
+			l.loadErr = nil
+			l.mu.Unlock()
+		}
+		l.clock.Advance(wait)
+	}
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	if diff := cmp.Diff(want, waits); diff != "" {
+		t.Errorf("waits after each refusal (-want +got):\n%s", diff)
+	}
+	if st := l.settled(8, 0); st.LastResult != ResultOK || st.NextPass.Sub(st.LastEnd) != time.Minute {
+		t.Errorf("after a pass that got the lease: %+v, want ok and the schedule's minute", st)
 	}
 }
 
