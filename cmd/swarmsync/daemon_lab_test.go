@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -606,70 +605,21 @@ func grepLines(s, sub string) string {
 // daemon each second; it returns its address.
 func startPrometheus(t *testing.T, ds []*labDaemon) string {
 	t.Helper()
-	dir := t.TempDir()
 	var targets []string
 	for _, d := range ds {
-		targets = append(targets, `"`+d.addr+`"`)
+		targets = append(targets, d.addr)
 	}
-	conf := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: swarmsync\n    static_configs:\n      - targets: [%s]\n", strings.Join(targets, ", "))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	log, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	cmd := exec.Command("prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		log.Close()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := lab.Poll(ctx, func() (bool, error) {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, nil
-	}); err != nil {
-		b, _ := os.ReadFile(log.Name())
-		t.Fatalf("prometheus not ready: %v\n%s", err, b)
-	}
-	return addr
+	return testenv.StartPrometheus(t, targets)
 }
 
-// promQuery evaluates an instant query through Prometheus's HTTP API.
+// promQuery evaluates an instant query through Prometheus's HTTP API (-1
+// when it fails or returns nothing).
 func promQuery(t *testing.T, addr, q string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return -1
+	if v, ok := testenv.PromQuery(addr, q); ok {
+		return v
 	}
-	defer resp.Body.Close()
-	var r struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Data.Result) == 0 {
-		return -1
-	}
-	s, _ := r.Data.Result[0].Value[1].(string)
-	v, _ := strconv.ParseFloat(s, 64)
-	return v
+	return -1
 }
 
 // countInstances counts the instances of group: live ones, or every one
