@@ -589,7 +589,7 @@ func (e *executor) waiting(s plan.Step, what string) {
 }
 
 func (e *executor) started(s plan.Step) {
-	e.deps.Logger.Info("step started", "step", s.ID, "action", string(s.Action))
+	e.deps.Logger.Info("step started", "step", s.ID, "action", string(s.Action), "reason", s.Reason)
 	if e.deps.Hook == nil {
 		return
 	}
