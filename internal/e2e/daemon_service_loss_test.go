@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -283,130 +281,6 @@ func TestDaemonServiceLeaderLoss(t *testing.T) {
 		t.Errorf("instances: ever %v, live %v; want managers 4 ever (3 and the replacement) and 3 live, workers 4 ever (5 with one replaced) and 4 live", ever, live)
 	}
 	CheckShape(ctx, t, w, up)
-}
-
-// serviceStack is deploy/stack.yml deployed on an AWS world's 3 managers.
-type serviceStack struct {
-	daemons   []*serviceDaemon // the 3 tasks, by instance id
-	leader    *serviceDaemon   // the task with an ok first pass
-	followers []*serviceDaemon
-	bare      string // the bare repository git daemon serves
-	secret    []byte // the webhook secret
-
-	mu   sync.Mutex
-	live []*serviceDaemon // the managers the cleanup removes the stack through
-}
-
-func (s *serviceStack) setLive(ds []*serviceDaemon) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.live = ds
-}
-
-// deployService is TestDaemonServiceOnAWSPath's deployment: the emulator
-// and git daemon also served on the lab bridge, the image built on one
-// manager and copied to the others, both secrets, the lab's compose file
-// over deploy/stack.yml. It waits until one task is the leader with an ok
-// pass on commit c1 that ran no step, and the two others are followers.
-// The stack is removed at cleanup, through the managers still alive.
-func deployService(ctx context.Context, t *testing.T, aw *AWSWorld, subnet int, spec schema.Cluster, repo *gitserve.Repo, c1 string) *serviceStack {
-	t.Helper()
-	// The host's address on the lab bridge: the subnet's first address.
-	cidr := netip.MustParsePrefix(fmt.Sprintf("10.247.%d.0/24", subnet))
-	gateway := cidr.Addr().Next().String()
-	ec2URL, err := aw.Sim.ServeOn(gateway)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := t.TempDir()
-	s := &serviceStack{bare: repo.Bare(filepath.Join(base, "specs.git")), secret: []byte("e2e-webhook-secret-4c1d")}
-	remote := gitserve.StartDaemonOn(t, base, gateway).URL + "specs.git"
-
-	s.daemons = serviceDaemons(ctx, t, aw)
-	s.live = s.daemons
-	const tag = "swarmsync:e2e"
-	buildImage(t, s.daemons[0].endpoint, tag)
-	start := time.Now()
-	for _, d := range s.daemons[1:] {
-		copyImage(t, s.daemons[0].endpoint, d.endpoint, tag)
-	}
-	t.Logf("FIGURE image copied to 2 managers (docker save | docker load): %s", time.Since(start).Round(10*time.Millisecond))
-	ep := s.daemons[0].endpoint
-	createSecret(t, ep, "swarmsync_webhook_secret", string(s.secret))
-	createSecret(t, ep, "swarmsync_git_token", "e2e-git-token-unused-over-git-protocol")
-
-	sock := strings.TrimPrefix(ep, "unix://")
-	for _, d := range s.daemons {
-		got := strings.TrimSpace(dockerCLI(t, d.endpoint, "info", "--format", "{{.Name}}"))
-		if want := filepath.Base(filepath.Dir(strings.TrimPrefix(d.endpoint, "unix://"))); got != want {
-			t.Fatalf("the engine of %s is named %q, want its machine's id %q (the socket mount relies on it)", d.inst.ID, got, want)
-		}
-	}
-	socketTemplate := filepath.Join(filepath.Dir(filepath.Dir(sock)), "{{.Node.Hostname}}", filepath.Base(sock))
-	override := filepath.Join(t.TempDir(), "lab.yml")
-	if err := os.WriteFile(override, fmt.Appendf(nil, `version: "3.8"
-services:
-  swarmsync:
-    environment:
-      AWS_ENDPOINT_URL: %q
-      AWS_ACCESS_KEY_ID: %q
-      AWS_SECRET_ACCESS_KEY: %q
-      AWS_REGION: %q
-    volumes:
-      - type: bind
-        source: %q
-        target: /var/run/docker.sock
-`, ec2URL, awsAccessKey, awsSecretKey, awsRegion, socketTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploy := exec.Command("docker", "stack", "deploy", "--resolve-image", "never",
-		"-c", filepath.Join(root, "deploy", "stack.yml"), "-c", override, "swarmsync")
-	deploy.Env = append(os.Environ(), "DOCKER_HOST="+ep, "SWARMSYNC_IMAGE="+tag,
-		"SWARMSYNC_REPO="+remote, "SWARMSYNC_CLUSTER="+spec.Name)
-	deployed := time.Now()
-	if out, err := deploy.CombinedOutput(); err != nil {
-		t.Fatalf("docker stack deploy: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		s.mu.Lock()
-		live := s.live
-		s.mu.Unlock()
-		removeStack(t, live)
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(serviceLogs(s.daemons))
-		}
-	})
-	checkServiceSpec(t, ep, socketTemplate)
-
-	var seen []string
-	if err := lab.Poll(ctx, func() (bool, error) {
-		s.leader, s.followers, seen = nil, nil, nil
-		for _, d := range s.daemons {
-			st, err := d.status()
-			seen = append(seen, fmt.Sprintf("%s: %+v %v", d.inst.ID, st, err))
-			switch {
-			case err != nil || st.LeaderError != "":
-			case st.Leader && st.Passes > 0 && st.LastResult == apply.ResultOK:
-				s.leader = d
-			case !st.Leader && st.Skipped > 0:
-				s.followers = append(s.followers, d)
-			}
-		}
-		return s.leader != nil && len(s.followers) == 2, nil
-	}); err != nil {
-		t.Fatalf("the service's tasks are not 1 leader with an ok pass and 2 followers: %v\n%s", err, strings.Join(seen, "\n"))
-	}
-	t.Logf("FIGURE stack deployed → 3 tasks answering, the leader's first pass ok: %s", time.Since(deployed).Round(10*time.Millisecond))
-	if st := s.leader.mustStatus(t); st.LastCommit != c1 || st.LastSteps != 0 {
-		t.Errorf("the leader's first pass read %.8s and ran %d steps, want %.8s and none (the cluster is as the spec says)", st.LastCommit, st.LastSteps, c1)
-	}
-	return s
 }
 
 // taskProcess returns the host pid of the service task's process on d's

@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,105 +115,8 @@ func TestDaemonServiceOnAWSPath(t *testing.T) {
 	MustConverge(ctx, t, w, spec, rec)
 	t.Logf("FIGURE aws bootstrap 3 managers + 1 worker: %s", time.Since(start).Round(10*time.Millisecond))
 
-	// The host's address on the lab bridge (providers/local: the subnet's
-	// first address is the bridge's, the machines' default gateway).
-	gateway := netip.MustParsePrefix(fmt.Sprintf("10.247.%d.0/24", serviceSubnet)).Addr().Next().String()
-	ec2URL, err := aw.Sim.ServeOn(gateway)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := t.TempDir()
-	bare := repo.Bare(filepath.Join(base, "specs.git"))
-	remote := gitserve.StartDaemonOn(t, base, gateway).URL + "specs.git"
-
-	daemons := serviceDaemons(ctx, t, aw)
-	const tag = "swarmsync:e2e"
-	buildImage(t, daemons[0].endpoint, tag)
-	start = time.Now()
-	for _, d := range daemons[1:] {
-		copyImage(t, daemons[0].endpoint, d.endpoint, tag)
-	}
-	t.Logf("FIGURE image copied to 2 managers (docker save | docker load): %s", time.Since(start).Round(10*time.Millisecond))
-
-	secret := []byte("e2e-webhook-secret-0b7c")
-	ep := daemons[0].endpoint
-	createSecret(t, ep, "swarmsync_webhook_secret", string(secret))
-	// git:// sends no credentials; the stack needs the secret all the same.
-	createSecret(t, ep, "swarmsync_git_token", "e2e-git-token-unused-over-git-protocol")
-
-	// The lab's compose file: the emulator's endpoint and credentials, and
-	// each manager's own engine socket ({{.Node.Hostname}} is the machine's
-	// id, the directory of its socket).
-	sock := strings.TrimPrefix(daemons[0].endpoint, "unix://")
-	for _, d := range daemons {
-		got := strings.TrimSpace(dockerCLI(t, d.endpoint, "info", "--format", "{{.Name}}"))
-		if want := filepath.Base(filepath.Dir(strings.TrimPrefix(d.endpoint, "unix://"))); got != want {
-			t.Fatalf("the engine of %s is named %q, want its machine's id %q (the socket mount relies on it)", d.inst.ID, got, want)
-		}
-	}
-	socketTemplate := filepath.Join(filepath.Dir(filepath.Dir(sock)), "{{.Node.Hostname}}", filepath.Base(sock))
-	override := filepath.Join(t.TempDir(), "lab.yml")
-	if err := os.WriteFile(override, fmt.Appendf(nil, `version: "3.8"
-services:
-  swarmsync:
-    environment:
-      AWS_ENDPOINT_URL: %q
-      AWS_ACCESS_KEY_ID: %q
-      AWS_SECRET_ACCESS_KEY: %q
-      AWS_REGION: %q
-    volumes:
-      - type: bind
-        source: %q
-        target: /var/run/docker.sock
-`, ec2URL, awsAccessKey, awsSecretKey, awsRegion, socketTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploy := exec.Command("docker", "stack", "deploy", "--resolve-image", "never",
-		"-c", filepath.Join(root, "deploy", "stack.yml"), "-c", override, "swarmsync")
-	deploy.Env = append(os.Environ(), "DOCKER_HOST="+ep, "SWARMSYNC_IMAGE="+tag,
-		"SWARMSYNC_REPO="+remote, "SWARMSYNC_CLUSTER="+spec.Name)
-	deployed := time.Now()
-	if out, err := deploy.CombinedOutput(); err != nil {
-		t.Fatalf("docker stack deploy: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { removeStack(t, daemons) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(serviceLogs(daemons))
-		}
-	})
-	checkServiceSpec(t, ep, socketTemplate)
-
-	// Every task answers; exactly one is the leader's, with an ok pass.
-	var leader *serviceDaemon
-	var followers []*serviceDaemon
-	var seen []string
-	if err := lab.Poll(ctx, func() (bool, error) {
-		leader, followers, seen = nil, nil, nil
-		for _, d := range daemons {
-			st, err := d.status()
-			seen = append(seen, fmt.Sprintf("%s: %+v %v", d.inst.ID, st, err))
-			switch {
-			case err != nil || st.LeaderError != "":
-			case st.Leader && st.Passes > 0 && st.LastResult == apply.ResultOK:
-				leader = d
-			case !st.Leader && st.Skipped > 0:
-				followers = append(followers, d)
-			}
-		}
-		return leader != nil && len(followers) == 2, nil
-	}); err != nil {
-		t.Fatalf("the service's tasks are not 1 leader with an ok pass and 2 followers: %v\n%s", err, strings.Join(seen, "\n"))
-	}
-	t.Logf("FIGURE stack deployed → 3 tasks answering, the leader's first pass ok: %s", time.Since(deployed).Round(10*time.Millisecond))
-	if st := leader.mustStatus(t); st.LastCommit != c1 || st.LastSteps != 0 {
-		t.Errorf("the leader's first pass read %.8s and ran %d steps, want %.8s and none (the cluster is as the spec says)", st.LastCommit, st.LastSteps, c1)
-	}
+	s := deployService(ctx, t, aw, serviceSubnet, spec, repo, c1)
+	daemons, leader, followers, bare, secret := s.daemons, s.leader, s.followers, s.bare, s.secret
 
 	// Push: workers 1 → 2 and a 4 s schedule (read by the pass this
 	// commit starts); the signed webhook goes to a follower.
@@ -227,6 +131,7 @@ services:
 		t.Fatalf("webhook to a follower answered %d, want 202", code)
 	}
 	var st apply.LoopStatus
+	var err error
 	if err := lab.Poll(ctx, func() (bool, error) {
 		st, err = leader.status()
 		return err == nil && st.LastTrigger == apply.TriggerWebhook && st.LastStart.After(before.LastStart), nil
@@ -530,4 +435,128 @@ func removeStack(t *testing.T, ds []*serviceDaemon) {
 	}); err != nil {
 		t.Logf("cleanup: the stack's containers still run: %v", err)
 	}
+}
+
+// serviceStack is deploy/stack.yml deployed on an AWS world's 3 managers.
+type serviceStack struct {
+	daemons   []*serviceDaemon // the 3 tasks, by instance id
+	leader    *serviceDaemon   // the task with an ok first pass
+	followers []*serviceDaemon
+	bare      string // the bare repository git daemon serves
+	secret    []byte // the webhook secret
+
+	mu   sync.Mutex
+	live []*serviceDaemon // the managers the cleanup removes the stack through
+}
+
+func (s *serviceStack) setLive(ds []*serviceDaemon) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = ds
+}
+
+// deployService is TestDaemonServiceOnAWSPath's deployment: the emulator
+// and git daemon also served on the lab bridge, the image built on one
+// manager and copied to the others, both secrets, the lab's compose file
+// over deploy/stack.yml. It waits until one task is the leader with an ok
+// pass on commit c1 that ran no step, and the two others are followers.
+// The stack is removed at cleanup, through the managers still alive.
+func deployService(ctx context.Context, t *testing.T, aw *AWSWorld, subnet int, spec schema.Cluster, repo *gitserve.Repo, c1 string) *serviceStack {
+	t.Helper()
+	// The host's address on the lab bridge: the subnet's first address.
+	cidr := netip.MustParsePrefix(fmt.Sprintf("10.247.%d.0/24", subnet))
+	gateway := cidr.Addr().Next().String()
+	ec2URL, err := aw.Sim.ServeOn(gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	s := &serviceStack{bare: repo.Bare(filepath.Join(base, "specs.git")), secret: []byte("e2e-webhook-secret-4c1d")}
+	remote := gitserve.StartDaemonOn(t, base, gateway).URL + "specs.git"
+
+	s.daemons = serviceDaemons(ctx, t, aw)
+	s.live = s.daemons
+	const tag = "swarmsync:e2e"
+	buildImage(t, s.daemons[0].endpoint, tag)
+	start := time.Now()
+	for _, d := range s.daemons[1:] {
+		copyImage(t, s.daemons[0].endpoint, d.endpoint, tag)
+	}
+	t.Logf("FIGURE image copied to 2 managers (docker save | docker load): %s", time.Since(start).Round(10*time.Millisecond))
+	ep := s.daemons[0].endpoint
+	createSecret(t, ep, "swarmsync_webhook_secret", string(s.secret))
+	createSecret(t, ep, "swarmsync_git_token", "e2e-git-token-unused-over-git-protocol")
+
+	sock := strings.TrimPrefix(ep, "unix://")
+	for _, d := range s.daemons {
+		got := strings.TrimSpace(dockerCLI(t, d.endpoint, "info", "--format", "{{.Name}}"))
+		if want := filepath.Base(filepath.Dir(strings.TrimPrefix(d.endpoint, "unix://"))); got != want {
+			t.Fatalf("the engine of %s is named %q, want its machine's id %q (the socket mount relies on it)", d.inst.ID, got, want)
+		}
+	}
+	socketTemplate := filepath.Join(filepath.Dir(filepath.Dir(sock)), "{{.Node.Hostname}}", filepath.Base(sock))
+	override := filepath.Join(t.TempDir(), "lab.yml")
+	if err := os.WriteFile(override, fmt.Appendf(nil, `version: "3.8"
+services:
+  swarmsync:
+    environment:
+      AWS_ENDPOINT_URL: %q
+      AWS_ACCESS_KEY_ID: %q
+      AWS_SECRET_ACCESS_KEY: %q
+      AWS_REGION: %q
+    volumes:
+      - type: bind
+        source: %q
+        target: /var/run/docker.sock
+`, ec2URL, awsAccessKey, awsSecretKey, awsRegion, socketTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := exec.Command("docker", "stack", "deploy", "--resolve-image", "never",
+		"-c", filepath.Join(root, "deploy", "stack.yml"), "-c", override, "swarmsync")
+	deploy.Env = append(os.Environ(), "DOCKER_HOST="+ep, "SWARMSYNC_IMAGE="+tag,
+		"SWARMSYNC_REPO="+remote, "SWARMSYNC_CLUSTER="+spec.Name)
+	deployed := time.Now()
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		live := s.live
+		s.mu.Unlock()
+		removeStack(t, live)
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(serviceLogs(s.daemons))
+		}
+	})
+	checkServiceSpec(t, ep, socketTemplate)
+
+	var seen []string
+	if err := lab.Poll(ctx, func() (bool, error) {
+		s.leader, s.followers, seen = nil, nil, nil
+		for _, d := range s.daemons {
+			st, err := d.status()
+			seen = append(seen, fmt.Sprintf("%s: %+v %v", d.inst.ID, st, err))
+			switch {
+			case err != nil || st.LeaderError != "":
+			case st.Leader && st.Passes > 0 && st.LastResult == apply.ResultOK:
+				s.leader = d
+			case !st.Leader && st.Skipped > 0:
+				s.followers = append(s.followers, d)
+			}
+		}
+		return s.leader != nil && len(s.followers) == 2, nil
+	}); err != nil {
+		t.Fatalf("the service's tasks are not 1 leader with an ok pass and 2 followers: %v\n%s", err, strings.Join(seen, "\n"))
+	}
+	t.Logf("FIGURE stack deployed → 3 tasks answering, the leader's first pass ok: %s", time.Since(deployed).Round(10*time.Millisecond))
+	if st := s.leader.mustStatus(t); st.LastCommit != c1 || st.LastSteps != 0 {
+		t.Errorf("the leader's first pass read %.8s and ran %d steps, want %.8s and none (the cluster is as the spec says)", st.LastCommit, st.LastSteps, c1)
+	}
+	return s
 }
