@@ -157,6 +157,22 @@ func (l *Lab) up(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	// Every manager's own engine says it is in the Swarm: the leader can
+	// list a node Ready a moment before its engine's Info does.
+	for _, m := range l.Managers {
+		sw, err := l.Swarm(m.ID)
+		if err != nil {
+			return err
+		}
+		err = Poll(ctx, func() (bool, error) {
+			_, err := sw.SelfID(ctx)
+			return err == nil, nil
+		})
+		sw.Close()
+		if err != nil {
+			return fmt.Errorf("manager %s never reported itself in the Swarm: %w", m.ID, err)
+		}
+	}
 	if opts.Workers > 0 {
 		in, err := l.Launch(ctx, "workers/lab", opts.Workers, JoinScript(tokens.Worker, managerAddr))
 		if err != nil {
