@@ -261,8 +261,8 @@ func (s *fakeSwarm) RemoveNode(ctx context.Context, id string, force bool) error
 	if n.Role == providers.RoleManager {
 		return errors.New("rpc error: node is a manager: demote it first")
 	}
-	if !force && n.State == providers.NodeReady {
-		// As Swarm (swarmkit's RemoveNode): only a Ready node needs force.
+	if !force && n.State != providers.NodeDown {
+		// As Swarm on the lab's engines: only a Down node goes without force.
 		return errors.New("rpc error: node is not down and can't be removed")
 	}
 	s.record("remove %s force=%v", id, force)

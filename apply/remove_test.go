@@ -68,8 +68,9 @@ func TestRemoveNodeWaitsForDown(t *testing.T) {
 }
 
 // TestRemoveGhost: a ghost entry (a join that never completed) is removed
-// without force and without waiting for Down; one that an engine described
-// since the plan was made (a join that completed after all) is left alone.
+// without waiting for Down (an unknown one with force, a Down one without);
+// one that an engine described since the plan was made (a join that
+// completed after all) is left alone.
 func TestRemoveGhost(t *testing.T) {
 	w := newWorld()
 	bootstrapSwarm(t, w)
@@ -94,7 +95,7 @@ func TestRemoveGhost(t *testing.T) {
 		}
 	}
 	slices.Sort(removes)
-	if want := []string{"remove ghost-1 force=false", "remove ghost-2 force=false"}; !slices.Equal(removes, want) {
+	if want := []string{"remove ghost-1 force=true", "remove ghost-2 force=false"}; !slices.Equal(removes, want) {
 		t.Errorf("removals %v, want %v", removes, want)
 	}
 	if _, ok := w.swarm.nodes["joined"]; !ok {

@@ -609,8 +609,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 				}
 				n = n2
 				// Only Down: a node may be unknown or disconnected
-				// first, and a machine that is gone should be seen so
-				// (Swarm refuses only a Ready node without force).
+				// first, and Swarm removes only a Down node without force.
 				return n.State == providers.NodeDown, nil
 			})
 			if errors.Is(err, errTimeout) {
@@ -631,7 +630,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 	if n.ID == "" {
 		return nil
 	}
-	// Swarm refuses to remove a Ready node without force; a node the plan
+	// Swarm removes only a Down node without force; a node the plan
 	// removes whose instance still runs (not Down) needs it.
 	err = sw.RemoveNode(ctx, n.ID, n.State != providers.NodeDown)
 	if errors.Is(err, providers.ErrNodeNotFound) {
@@ -641,17 +640,18 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 }
 
 // removeGhost removes a node entry no engine ever described (plan's
-// ghost rule), without force: Swarm then refuses it if it became Ready
-// meanwhile. One that an engine described since the observation (a join
+// ghost rule). One that an engine described since the observation (a join
 // that completed after all) is left to the next pass, which sees it as it
-// is now.
+// is now. A Down ghost goes without force; an unknown one needs force
+// (Swarm refused the removal of an unknown node without force on the lab's
+// engines) — it has no engine that could still talk.
 func (e *executor) removeGhost(ctx context.Context, sw providers.Swarm, s plan.Step, n providers.Node) error {
 	if n.Hostname != "" || len(n.EngineLabels) > 0 || len(n.Labels) > 0 || n.Role != providers.RoleWorker ||
 		(n.State != providers.NodeUnknown && n.State != providers.NodeDown) {
 		e.deps.Logger.Info("node is no longer a join that never completed: left for the next pass", "step", s.ID, "node", n.ID, "state", string(n.State), "hostname", n.Hostname)
 		return nil
 	}
-	err := sw.RemoveNode(ctx, n.ID, false)
+	err := sw.RemoveNode(ctx, n.ID, n.State != providers.NodeDown)
 	if errors.Is(err, providers.ErrNodeNotFound) {
 		return nil
 	}

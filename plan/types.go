@@ -181,9 +181,9 @@ type Step struct {
 	// Ghost marks the remove-node of a node entry no engine ever described
 	// (a join that never completed: state unknown or down, no hostname):
 	// it ran no task and has no instance, so nothing is drained or
-	// terminated first and there is no Down to wait for. It must not make
-	// apply force the removal: Swarm removes a node that is not Ready
-	// without force, and refuses one that registered after all.
+	// terminated first and there is no Down to wait for. Apply re-checks
+	// the signature on a fresh observation first and leaves a node that
+	// registered after all to the next pass.
 	Ghost bool `json:"ghost,omitempty"`
 
 	// TargetGroups are the target group ARNs of register-targets,

@@ -499,9 +499,9 @@ func terminal(s swarm.TaskState) bool {
 }
 
 // RemoveNode removes a node from the swarm. Without force, Swarm refuses a
-// Ready node (ErrNodeNotDown, "is not down and can't be removed"); a node
-// in state unknown, disconnected or down goes. A manager that is a raft
-// member must be demoted first, force or not (ErrNodeIsManager).
+// node that is not down (ErrNodeNotDown, "is not down and can't be
+// removed"; seen for unknown nodes on the lab's engines); a manager must be
+// demoted first, force or not (ErrNodeIsManager).
 func (s *Swarm) RemoveNode(ctx context.Context, nodeID string, force bool) error {
 	if err := s.cli.NodeRemove(ctx, nodeID, swarm.NodeRemoveOptions{Force: force}); err != nil {
 		return fmt.Errorf("failed to remove node %s: %w", nodeID, classify(err))
