@@ -84,8 +84,8 @@
 //     when it issues the certificate, and writes the description and Ready
 //     in one update when the engine registers; only a registered node gets
 //     tasks. So a worker entry ran nothing and holds no vote: it is removed
-//     (remove-node without drain, Step.Ghost; Swarm removes a node that is
-//     not Ready without force). A younger worker entry may be a join in
+//     (remove-node without drain, Step.Ghost; apply forces the removal of
+//     an unknown one, which has no engine to talk to). A younger worker entry may be a join in
 //     progress: left alone, a note counts it and says when it would be
 //     removed. A manager entry may be a raft member: it is left (a young
 //     one is foreign), and a note says how to remove an old one by hand
