@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/daemontest"
 	"github.com/swarmsync/swarmsync/internal/gitserve"
 	"github.com/swarmsync/swarmsync/internal/lab"
 	"github.com/swarmsync/swarmsync/internal/testenv"
@@ -93,22 +94,8 @@ type labDaemon struct {
 
 func (d *labDaemon) status(t *testing.T) apply.LoopStatus {
 	t.Helper()
-	st, _ := getStatus(d.addr)
+	st, _ := daemontest.Status(d.addr)
 	return st
-}
-
-// getStatus reads a daemon's /status at addr.
-func getStatus(addr string) (apply.LoopStatus, error) {
-	var st apply.LoopStatus
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/status")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("/status answered %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
 // describeStatus is a daemon's /status as the test sees it through the
@@ -117,7 +104,7 @@ func getStatus(addr string) (apply.LoopStatus, error) {
 func (d *labDaemon) describeStatus() string {
 	var b strings.Builder
 	for _, a := range []struct{ name, addr string }{{"via namespace", d.addr}, {"on host", d.hostAddr}} {
-		st, err := getStatus(a.addr)
+		st, err := daemontest.Status(a.addr)
 		if err != nil {
 			fmt.Fprintf(&b, "status %s: %v\n", a.name, err)
 			continue
@@ -257,7 +244,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
 	before := leader.status(t)
 	sent := time.Now()
-	if code := postWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-1"); code != http.StatusAccepted {
+	if code := daemontest.PostWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-1"); code != http.StatusAccepted {
 		t.Fatalf("webhook to a follower answered %d\n%s", code, daemonLogs(daemons))
 	}
 	var st apply.LoopStatus
@@ -273,11 +260,11 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	// A bad signature: refused, counted, nothing started.
 	passes := leader.status(t).Passes
 	bad := []byte(`{"ref":"refs/heads/main"}`)
-	if code := postWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("guess"), bad), webhook.HeaderGitHubDelivery, "d-2"); code != http.StatusUnauthorized {
+	if code := daemontest.PostWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("guess"), bad), webhook.HeaderGitHubDelivery, "d-2"); code != http.StatusUnauthorized {
 		t.Errorf("a bad signature answered %d, want 401", code)
 	}
-	if m := scrapeDaemon(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="gitops",result="bad-signature"} 1`) {
-		t.Errorf("the bad delivery is not counted:\n%s", grepLines(m, "webhook"))
+	if m := daemontest.Metrics(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="gitops",result="bad-signature"} 1`) {
+		t.Errorf("the bad delivery is not counted:\n%s", daemontest.Lines(m, "webhook"))
 	}
 	if st := leader.status(t); st.LastTrigger == apply.TriggerWebhook && st.Passes > passes {
 		t.Errorf("a bad delivery started a pass: %+v", st)
@@ -323,7 +310,7 @@ func TestDaemonGitOpsOnLabManagers(t *testing.T) {
 	push()
 	c5 := gitIn(t, repo, "rev-parse", "HEAD")
 	body = []byte(`{"ref":"refs/heads/main","after":"` + c5 + `"}`)
-	if code := postWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-3"); code != http.StatusAccepted {
+	if code := daemontest.PostWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "d-3"); code != http.StatusAccepted {
 		t.Fatalf("webhook to the leader answered %d", code)
 	}
 	// The kill comes once the launch call has returned and a new worker
@@ -532,23 +519,6 @@ func daemonLogs(ds []*labDaemon) string {
 	return b.String()
 }
 
-func postWebhook(t *testing.T, addr string, body []byte, kv ...string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
-	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("POST /webhook to %s: %v", addr, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // waitWorkers waits until the leader's daemon applied commit ok and the
 // Swarm has want Ready workers.
 func waitWorkers(ctx context.Context, t *testing.T, cloud *local.Cloud, leader *labDaemon, commit string, want int, ds []*labDaemon) {
@@ -578,27 +548,6 @@ func waitWorkers(ctx context.Context, t *testing.T, cloud *local.Cloud, leader *
 	}); err != nil {
 		t.Fatalf("commit %.8s: %d Ready workers, want %d; leader %+v\n%s", commit, ready, want, leader.status(t), daemonLogs(ds))
 	}
-}
-
-func scrapeDaemon(t *testing.T, addr string) string {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // startPrometheus runs Debian's prometheus on loopback, scraping every
@@ -697,78 +646,17 @@ func waitShape(ctx context.Context, t *testing.T, cloud *local.Cloud, d *labDaem
 	}
 }
 
-// startQuorumWatch samples the Swarm every 300 ms through every running
-// manager; a sample is bad when a manager answers with fewer reachable
-// managers than the raft membership's quorum, and leaderless when no
-// manager answers at all (the Swarm API waits for a leader during an
-// election). stop returns the samples, the leaderless count and the bad
-// ones.
+// startQuorumWatch watches the quorum through the cluster's running
+// managers (daemontest.StartQuorumWatch).
 func startQuorumWatch(t *testing.T, cloud *local.Cloud) (stop func() (int, int, []string)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	samples, leaderless := 0, 0
-	var bad []string
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			insts, _ := cloud.Instances(ctx, "gitops")
-			var reasons []string
-			good, answered := false, false
-			for _, in := range insts {
-				if in.Group != "managers" || in.State != providers.StateRunning || good {
-					continue
-				}
-				sw, err := docker.New(cloud.Endpoint(in.ID))
-				if err != nil {
-					continue
-				}
-				sctx, c := context.WithTimeout(ctx, 2*time.Second)
-				obs, err := sw.Observe(sctx)
-				c()
-				sw.Close()
-				if err != nil {
-					reasons = append(reasons, in.ID+": "+err.Error())
-					continue
-				}
-				answered = true
-				members, reachable := 0, 0
-				for _, n := range obs.Nodes {
-					if n.Role == providers.RoleManager {
-						members++
-						if n.Reachability == providers.Reachable {
-							reachable++
-						}
-					}
-				}
-				good = reachable >= members/2+1
-				if !good {
-					reasons = append(reasons, fmt.Sprintf("%s: %d of %d managers reachable", in.ID, reachable, members))
-				}
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			samples++
-			if !answered {
-				leaderless++
-			} else if !good {
-				bad = append(bad, time.Now().Format("15:04:05.000")+" "+strings.Join(reasons, "; "))
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(300 * time.Millisecond):
+	return daemontest.StartQuorumWatch(t, func(ctx context.Context) []daemontest.Manager {
+		insts, _ := cloud.Instances(ctx, "gitops")
+		var ms []daemontest.Manager
+		for _, in := range insts {
+			if in.Group == "managers" && in.State == providers.StateRunning {
+				ms = append(ms, daemontest.Manager{ID: in.ID, Endpoint: cloud.Endpoint(in.ID)})
 			}
 		}
-	}()
-	var once bool
-	stop = func() (int, int, []string) {
-		if !once {
-			once = true
-			cancel()
-			<-done
-		}
-		return samples, leaderless, bad
-	}
-	t.Cleanup(func() { stop() })
-	return stop
+		return ms
+	})
 }

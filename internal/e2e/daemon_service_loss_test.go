@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/daemontest"
 	"github.com/swarmsync/swarmsync/internal/ec2sim"
 	"github.com/swarmsync/swarmsync/internal/gitserve"
 	"github.com/swarmsync/swarmsync/internal/lab"
@@ -113,7 +113,7 @@ func TestDaemonServiceLeaderLoss(t *testing.T) {
 	c2 := repo.Commit(map[string]string{"cluster.yaml": specFile(t, up)}, "4 workers, every 4s")
 	repo.Push(s.bare)
 	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
-	if code := sendWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(s.secret, body), webhook.HeaderGitHubDelivery, "loss-1"); code != 202 {
+	if code := daemontest.PostWebhook(t, leader.addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(s.secret, body), webhook.HeaderGitHubDelivery, "loss-1"); code != 202 {
 		t.Fatalf("webhook to the leader answered %d, want 202", code)
 	}
 	var ready int
@@ -397,81 +397,20 @@ func waitServiceShape(ctx context.Context, t *testing.T, d *serviceDaemon, commi
 	}
 }
 
-// startServiceQuorumWatch samples the Swarm every 300 ms through every
-// running manager's engine (the booter's endpoints); a sample is bad when a
-// manager answers with fewer reachable managers than the raft membership's
-// quorum, and leaderless when no manager answers (the Swarm API waits for
-// a leader during an election). stop returns the samples, the leaderless
-// count and the bad ones.
+// startServiceQuorumWatch watches the quorum through the world's running
+// managers' engines (daemontest.StartQuorumWatch).
 func startServiceQuorumWatch(t *testing.T, aw *AWSWorld) (stop func() (int, int, []string)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	samples, leaderless := 0, 0
-	var bad []string
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			insts, _ := aw.Cloud.Instances(ctx, aw.Spec.Name)
-			var reasons []string
-			good, answered := false, false
-			for _, in := range insts {
-				if in.Group != schema.ManagersGroup || in.State != providers.StateRunning || good {
-					continue
-				}
-				ep, ok := aw.Booter.Endpoint(in.ID)
-				if !ok {
-					continue
-				}
-				sw, err := docker.New(ep)
-				if err != nil {
-					continue
-				}
-				sctx, c := context.WithTimeout(ctx, 2*time.Second)
-				obs, err := sw.Observe(sctx)
-				c()
-				sw.Close()
-				if err != nil {
-					reasons = append(reasons, in.ID+": "+err.Error())
-					continue
-				}
-				answered = true
-				members, reachable := 0, 0
-				for _, n := range obs.Nodes {
-					if n.Role == providers.RoleManager {
-						members++
-						if n.Reachability == providers.Reachable {
-							reachable++
-						}
-					}
-				}
-				good = reachable >= members/2+1
-				if !good {
-					reasons = append(reasons, fmt.Sprintf("%s: %d of %d managers reachable", in.ID, reachable, members))
-				}
+	return daemontest.StartQuorumWatch(t, func(ctx context.Context) []daemontest.Manager {
+		insts, _ := aw.Cloud.Instances(ctx, aw.Spec.Name)
+		var ms []daemontest.Manager
+		for _, in := range insts {
+			if in.Group != schema.ManagersGroup || in.State != providers.StateRunning {
+				continue
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			samples++
-			if !answered {
-				leaderless++
-			} else if !good {
-				bad = append(bad, time.Now().Format("15:04:05.000")+" "+strings.Join(reasons, "; "))
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(300 * time.Millisecond):
+			if ep, ok := aw.Booter.Endpoint(in.ID); ok {
+				ms = append(ms, daemontest.Manager{ID: in.ID, Endpoint: ep})
 			}
 		}
-	}()
-	var once sync.Once
-	stop = func() (int, int, []string) {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-		return samples, leaderless, bad
-	}
-	t.Cleanup(func() { stop() })
-	return stop
+		return ms
+	})
 }

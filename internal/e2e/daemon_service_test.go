@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/swarmsync/swarmsync/apply"
+	"github.com/swarmsync/swarmsync/internal/daemontest"
 	"github.com/swarmsync/swarmsync/internal/ec2sim"
 	"github.com/swarmsync/swarmsync/internal/gitserve"
 	"github.com/swarmsync/swarmsync/internal/lab"
@@ -44,18 +44,7 @@ type serviceDaemon struct {
 	addr     string // privateIP:9090, where the service publishes its port
 }
 
-func (d *serviceDaemon) status() (apply.LoopStatus, error) {
-	var st apply.LoopStatus
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + d.addr + "/status")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET /status: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
+func (d *serviceDaemon) status() (apply.LoopStatus, error) { return daemontest.Status(d.addr) }
 
 // mustStatus is status, failing the test when the daemon does not answer.
 func (d *serviceDaemon) mustStatus(t *testing.T) apply.LoopStatus {
@@ -127,7 +116,7 @@ func TestDaemonServiceOnAWSPath(t *testing.T) {
 	body := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
 	before := leader.mustStatus(t)
 	sent := time.Now()
-	if code := sendWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "svc-1"); code != http.StatusAccepted {
+	if code := daemontest.PostWebhook(t, followers[0].addr, body, webhook.HeaderGitHubSignature, webhook.SignGitHub(secret, body), webhook.HeaderGitHubDelivery, "svc-1"); code != http.StatusAccepted {
 		t.Fatalf("webhook to a follower answered %d, want 202", code)
 	}
 	var st apply.LoopStatus
@@ -161,19 +150,19 @@ func TestDaemonServiceOnAWSPath(t *testing.T) {
 			t.Errorf("instance %s is %s", in.ID, in.State)
 		}
 	}
-	if m := scrape(t, followers[0].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="forwarded"} 1`) {
-		t.Errorf("the follower did not count the forwarded delivery:\n%s", linesWith(m, "webhook_deliveries"))
+	if m := daemontest.Metrics(t, followers[0].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="forwarded"} 1`) {
+		t.Errorf("the follower did not count the forwarded delivery:\n%s", daemontest.Lines(m, "webhook_deliveries"))
 	}
 
 	// A bad signature to the other follower: refused, counted, no pass
 	// (the leader's scheduled passes go on; none is the webhook's).
 	badAt := time.Now()
 	bad := []byte(`{"ref":"refs/heads/main","after":"` + c2 + `"}`)
-	if code := sendWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("a guess"), bad), webhook.HeaderGitHubDelivery, "svc-2"); code != http.StatusUnauthorized {
+	if code := daemontest.PostWebhook(t, followers[1].addr, bad, webhook.HeaderGitHubSignature, webhook.SignGitHub([]byte("a guess"), bad), webhook.HeaderGitHubDelivery, "svc-2"); code != http.StatusUnauthorized {
 		t.Errorf("a bad signature answered %d, want 401", code)
 	}
-	if m := scrape(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="bad-signature"} 1`) {
-		t.Errorf("the bad delivery is not counted:\n%s", linesWith(m, "webhook_deliveries"))
+	if m := daemontest.Metrics(t, followers[1].addr); !strings.Contains(m, `swarmsync_webhook_deliveries_total{cluster="`+spec.Name+`",result="bad-signature"} 1`) {
+		t.Errorf("the bad delivery is not counted:\n%s", daemontest.Lines(m, "webhook_deliveries"))
 	}
 	for _, d := range daemons {
 		if st := d.mustStatus(t); st.LastTrigger == apply.TriggerWebhook && st.LastStart.After(badAt) {
@@ -342,47 +331,6 @@ func readyWorkers(ctx context.Context, d *serviceDaemon) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// sendWebhook POSTs body to the daemon's /webhook with the header pairs kv
-// and returns the status code.
-func sendWebhook(t *testing.T, addr string, body []byte, kv ...string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Header.Set(kv[i], kv[i+1])
-	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("POST /webhook to %s: %v", addr, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// scrape returns the daemon's /metrics.
-func scrape(t *testing.T, addr string) string {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func linesWith(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // dockerOutput runs the docker CLI against endpoint, for diagnostics.
