@@ -646,8 +646,7 @@ func (e *executor) removeNode(ctx context.Context, s plan.Step) error {
 // (Swarm refused the removal of an unknown node without force on the lab's
 // engines) — it has no engine that could still talk.
 func (e *executor) removeGhost(ctx context.Context, sw providers.Swarm, s plan.Step, n providers.Node) error {
-	if n.Hostname != "" || len(n.EngineLabels) > 0 || len(n.Labels) > 0 || n.Role != providers.RoleWorker ||
-		(n.State != providers.NodeUnknown && n.State != providers.NodeDown) {
+	if !plan.Undescribed(&n) || n.Role != providers.RoleWorker {
 		e.deps.Logger.Info("node is no longer a join that never completed: left for the next pass", "step", s.ID, "node", n.ID, "state", string(n.State), "hostname", n.Hostname)
 		return nil
 	}

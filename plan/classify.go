@@ -127,7 +127,7 @@ func (b *builder) classify() {
 		gname := n.Labels[providers.NodeLabelGroup]
 		switch young := n.CreatedAt.Add(b.d.Update.JoinTimeout.Duration).After(b.now); {
 		case n.InstanceID() != "" || gname != "":
-		case !undescribed(n) || n.CreatedAt.IsZero() || (young && n.Role == providers.RoleManager):
+		case !Undescribed(n) || n.CreatedAt.IsZero() || (young && n.Role == providers.RoleManager):
 			c.foreign = append(c.foreign, n)
 			continue
 		case young:

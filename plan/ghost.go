@@ -8,10 +8,10 @@ import (
 	"github.com/swarmsync/swarmsync/providers"
 )
 
-// undescribed reports whether n has the signature of a node entry no
+// Undescribed reports whether n has the signature of a node entry no
 // engine ever described and nothing labelled (package documentation,
 // "Classification").
-func undescribed(n *providers.Node) bool {
+func Undescribed(n *providers.Node) bool {
 	return n.Hostname == "" && len(n.EngineLabels) == 0 && len(n.Labels) == 0 &&
 		(n.State == providers.NodeUnknown || n.State == providers.NodeDown)
 }

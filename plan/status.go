@@ -180,7 +180,7 @@ func ClusterHealth(desired schema.Cluster, observed Observed) Health {
 			gname = all[ii].Group
 		default:
 			gname = n.Labels[providers.NodeLabelGroup]
-			if gname == "" && n.InstanceID() == "" && undescribed(n) {
+			if gname == "" && n.InstanceID() == "" && Undescribed(n) {
 				h.GhostNodes++
 				continue
 			}
