@@ -257,24 +257,25 @@ func (r *Reconciler) next(now time.Time) time.Time {
 	r.mu.Unlock()
 	next := r.Schedule.Next(now)
 	if held > 0 {
-		d := r.LeaseRetry
-		for i := 1; i < held && d < time.Hour; i++ {
-			d *= 2
-		}
-		if retry := now.Add(d); retry.Before(next) {
+		if retry := now.Add(doubling(r.LeaseRetry, held, time.Hour)); retry.Before(next) {
 			next = retry
 		}
 	}
 	if n > 0 {
-		d := r.BackoffBase
-		for i := 1; i < n && d < r.BackoffMax; i++ {
-			d *= 2
-		}
-		if back := now.Add(min(d, r.BackoffMax)); back.After(next) {
+		if back := now.Add(doubling(r.BackoffBase, n, r.BackoffMax)); back.After(next) {
 			next = back
 		}
 	}
 	return next
+}
+
+// doubling is base·2^(n-1), at most ceil.
+func doubling(base time.Duration, n int, ceil time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < ceil; i++ {
+		d *= 2
+	}
+	return min(d, ceil)
 }
 
 // watchLeader starts a leadership check every LeaderEvery and signals the
